@@ -1,0 +1,158 @@
+"""What every model family shares: the config fields the loop reads, optimisers, EMA, sampling.
+
+A family module (``gan_lab/models/<name>.py``) defines
+
+* ``Config``: a frozen dataclass deriving from :class:`BaseConfig`, with ``tiny()``,
+* ``Model``: a subclass of :class:`GANModel` that builds its nets in ``__init__`` and
+  implements :meth:`GANModel.d_step` and :meth:`GANModel.g_step`.
+
+The one training loop (:mod:`gan_lab.train`) calls ``d_step`` ``config.n_critic`` times,
+then ``g_step`` once; that is one *training step*. Each step function does its own
+forward, loss, backward and optimiser update (through :meth:`GANModel.optimize`), and
+returns a dict of detached 0-dim tensors or floats for the history.
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """Fields the shared loop and the command line rely on. Families add their own."""
+
+    image_size: int = 64
+    channels: int = 1
+    latent_dim: int = 100
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1          # discriminator steps per generator step
+    ema_decay: float = 0.0     # 0 turns the EMA copy of G off; 0.999 is typical
+
+    def __post_init__(self):
+        if self.image_size <= 0:
+            raise ValueError(f"image_size must be positive, got {self.image_size}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        if self.latent_dim <= 0:
+            raise ValueError(f"latent_dim must be positive, got {self.latent_dim}")
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise ValueError("learning rates must be positive")
+        if self.n_critic < 1:
+            raise ValueError(f"n_critic must be at least 1, got {self.n_critic}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        # JSON turns tuples into lists; keep the dataclass hashable and comparable.
+        if isinstance(self.betas, list):
+            object.__setattr__(self, "betas", tuple(self.betas))
+
+    @classmethod
+    def tiny(cls, **overrides) -> "BaseConfig":
+        """A preset small enough for unit tests and notebook smoke runs on a CPU."""
+        return cls(**overrides)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "BaseConfig":
+        """Build from a dict (a checkpoint's or config.json's), ignoring no key silently."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown {cls.__qualname__} fields: {sorted(unknown)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**values)
+
+
+class GANModel(nn.Module):
+    """Base class of every family. Subclasses set ``self.G`` and ``self.D`` (and extra nets)."""
+
+    family: ClassVar[str] = "base"
+
+    def __init__(self, config: BaseConfig):
+        super().__init__()
+        self.config = config
+        self.amp = False                  # bf16 autocast; the loop turns it on for CUDA when asked
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.G_ema: nn.Module | None = None
+
+    # -- set-up ---------------------------------------------------------------------------
+    def setup(self) -> "GANModel":
+        """Call at the end of a subclass ``__init__``: builds optimisers and the EMA copy."""
+        self.optimizers = self.configure_optimizers()
+        if self.config.ema_decay > 0:
+            self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
+        return self
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Adam for G and D with the family's learning rates (TTUR) and betas."""
+        c = self.config
+        return {
+            "G": torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=c.betas),
+            "D": torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=c.betas),
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- helpers for step functions -----------------------------------------------------------
+    def autocast(self):
+        """bf16 autocast when ``self.amp`` is on (CUDA/CPU), a no-op otherwise."""
+        if not self.amp:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def optimize(self, name: str, loss: Tensor, retain_graph: bool = False) -> None:
+        """Zero the grads of optimiser ``name``, back-propagate ``loss`` and step."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward(retain_graph=retain_graph)
+        opt.step()
+
+    def sample_latent(self, n: int, device: torch.device | None = None) -> Tensor:
+        """``n`` latent codes z ~ N(0, I), shape (n, latent_dim), on the model's device."""
+        return torch.randn(n, self.config.latent_dim, device=device or self.device)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """G_ema <- decay * G_ema + (1 - decay) * G; buffers (BN statistics) are copied."""
+        if self.G_ema is None:
+            return
+        decay = self.config.ema_decay
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    @torch.no_grad()
+    def generate(self, z: Tensor | int, use_ema: bool = True) -> Tensor:
+        """Images from latent codes (or from ``z`` fresh codes), in [-1, 1], in eval mode."""
+        if isinstance(z, int):
+            z = self.sample_latent(z)
+        net = self.G_ema if (use_ema and self.G_ema is not None) else self.G
+        was_training = net.training
+        net.eval()
+        try:
+            return net(z.to(self.device)).float()
+        finally:
+            net.train(was_training)
+
+    # -- the two step functions ---------------------------------------------------------------
+    def d_step(self, x_real: Tensor) -> dict:
+        raise NotImplementedError
+
+    def g_step(self, x_real: Tensor) -> dict:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"family={self.family}"

@@ -1,0 +1,127 @@
+"""Seeding, device choice, RNG state capture and small timing helpers.
+
+Nothing here runs at import time: a chapter or script calls :func:`seed_everything`
+once, and picks its device once with :func:`pick_device`.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+class GanLabError(Exception):
+    """An error caused by the user's input (a path, a value, a file).
+
+    The command line prints its message on one line and exits with status 2,
+    without a traceback: the message itself must say what to do.
+    """
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) with one number."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str | None = "auto") -> torch.device:
+    """Choose the device once: CUDA, then Apple's MPS, then the CPU.
+
+    ``name`` forces a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``);
+    asking for one that is not there is a :class:`GanLabError`.
+    """
+    if name in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise GanLabError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanLabError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise GanLabError(f"device {name!r} was asked for but MPS is not available here; use --device cpu")
+    return device
+
+
+def get_rng_state() -> dict:
+    """Every random state a training step reads, in a form ``torch.load(weights_only=True)`` accepts."""
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "key": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`get_rng_state` captured."""
+    random.setstate(_as_tuple(state["python"]))
+    np_state = state["numpy"]
+    np.random.set_state(
+        ("MT19937", np_state["key"].numpy().astype(np.uint32), np_state["pos"],
+         np_state["has_gauss"], np_state["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(value):
+    # random.setstate needs tuples all the way down; a round trip through torch.save keeps them,
+    # but be tolerant of lists.
+    if isinstance(value, list):
+        return tuple(_as_tuple(v) for v in value)
+    if isinstance(value, tuple):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+def fast_mode() -> bool:
+    """True when ``GAN_LAB_FAST`` is set to a true value: notebooks and smoke runs shrink."""
+    return os.environ.get("GAN_LAB_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+@dataclass
+class Stopwatch:
+    """Wall-clock laps, with device synchronisation so GPU work is counted where it happens."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    laps: list[float] = field(default_factory=list)
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @contextmanager
+    def lap(self):
+        self.sync()
+        start = time.perf_counter()
+        yield
+        self.sync()
+        self.laps.append(time.perf_counter() - start)
+
+    def median(self) -> float:
+        return float(np.median(self.laps)) if self.laps else float("nan")
