@@ -14,7 +14,7 @@ returns a dict of detached 0-dim tensors or floats for the history.
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
@@ -71,6 +71,24 @@ class BaseConfig:
             raise ValueError(f"unknown {cls.__qualname__} fields: {sorted(unknown)}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**values)
+
+
+@contextmanager
+def frozen(*modules: nn.Module):
+    """Turn off ``requires_grad`` of the modules' parameters for the block.
+
+    In a generator step the discriminator's weight gradients are never used; not computing
+    them saves a third of D's backward pass. Gradients still flow *through* D to G.
+    """
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 class GANModel(nn.Module):
@@ -156,3 +174,60 @@ class GANModel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"family={self.family}"
+
+
+@dataclass(frozen=True)
+class BCEConfig(BaseConfig):
+    """Options of the families trained with the original (cross-entropy) GAN objective."""
+
+    g_loss: str = "nonsaturating"   # or "saturating": log(1 - D(G(z))), for the book's comparison
+    real_label: float = 1.0         # 0.9 = one-sided label smoothing
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.g_loss not in ("nonsaturating", "saturating"):
+            raise ValueError(f"g_loss must be 'nonsaturating' or 'saturating', got {self.g_loss!r}")
+        if not 0.0 < self.real_label <= 1.0:
+            raise ValueError(f"real_label must be in (0, 1], got {self.real_label}")
+
+
+class BCEGAN(GANModel):
+    """Step functions of the minimax game, shared by the vanilla GAN and DCGAN.
+
+    ``d_step``: one Adam step on :func:`gan_lab.losses.d_loss_minimax`;
+    ``g_step``: one Adam step on the non-saturating (default) or saturating generator loss.
+    """
+
+    def d_step(self, x_real: Tensor) -> dict:
+        from gan_lab import losses
+
+        with self.autocast():
+            z = self.sample_latent(x_real.shape[0])
+            with torch.no_grad():
+                x_fake = self.G(z)
+            d_real = self.D(x_real)                      # (B,) logits
+            d_fake = self.D(x_fake)
+            loss = losses.d_loss_minimax(d_real.float(), d_fake.float(), self.config.real_label)
+        self.optimize("D", loss)
+        return {
+            "loss_d": loss.detach(),
+            "d_real": torch.sigmoid(d_real.detach().float()).mean(),
+            "d_fake": torch.sigmoid(d_fake.detach().float()).mean(),
+            "d_acc": losses.d_accuracy(d_real.detach(), d_fake.detach()),
+        }
+
+    def g_step(self, x_real: Tensor) -> dict:
+        from gan_lab import losses
+
+        from gan_lab.checkpoint import unwrap
+
+        D = unwrap(self.D)   # no gradient sync for D here: its weights are frozen in this step
+        with self.autocast(), frozen(D):
+            z = self.sample_latent(x_real.shape[0])
+            d_fake = D(self.G(z)).float()
+            if self.config.g_loss == "saturating":
+                loss = losses.g_loss_saturating(d_fake)
+            else:
+                loss = losses.g_loss_nonsaturating(d_fake)
+            self.optimize("G", loss)
+        return {"loss_g": loss.detach()}

@@ -1,0 +1,154 @@
+"""Checkpoints: dicts of state_dicts, written atomically, loaded with ``weights_only=True``.
+
+A checkpoint file holds::
+
+    {
+        "format_version": 1,
+        "family": "dcgan",                    # models registry name
+        "model_config": {...},                # asdict(model.config)
+        "train_config": {...},                # asdict(TrainConfig) (+ the data spec)
+        "step": 1200,                         # training steps completed
+        "batches_seen": 1200,                 # real batches drawn from the BatchStream
+        "state": model.state_dict(),          # G, D, extra nets, G_ema
+        "optimizers": {"G": ..., "D": ...},
+        "rng": gan_lab.utils.get_rng_state(),
+    }
+
+Everything in it is a tensor, a number, a string or a container of those, so it loads
+with ``torch.load(weights_only=True)``: opening a checkpoint never runs code from it.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from gan_lab.utils import GanLabError
+
+FORMAT_VERSION = 1
+
+
+def atomic_save(obj, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+
+    A crash or Ctrl-C during the write leaves the previous file intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_file(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a file written by :func:`atomic_save`, safely (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanLabError(f"checkpoint {path} does not exist; pass the path of a .pt file written by gan-lab "
+                          f"(e.g. RUN_DIR/checkpoints/last.pt)")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise GanLabError(f"{path} is not a readable gan-lab checkpoint ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'empty'}); it may be truncated or "
+                          f"from another program") from exc
+    if not isinstance(obj, dict) or "format_version" not in obj:
+        raise GanLabError(f"{path} is a torch file but not a gan-lab checkpoint (no format_version)")
+    if obj["format_version"] > FORMAT_VERSION:
+        raise GanLabError(f"{path} has checkpoint format {obj['format_version']}, newer than this gan_lab "
+                          f"understands ({FORMAT_VERSION}); upgrade gan_lab")
+    return obj
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """The bare module inside a DistributedDataParallel (or torch.compile) wrapper."""
+    while hasattr(module, "module") and isinstance(module.module, torch.nn.Module):
+        module = module.module
+    return getattr(module, "_orig_mod", module)
+
+
+def bare_state_dict(model: torch.nn.Module) -> dict:
+    """``model.state_dict()`` with DistributedDataParallel's ``module.`` level removed from the keys."""
+    return {key.replace(".module.", "."): value for key, value in model.state_dict().items()}
+
+
+def save_checkpoint(path, model, step: int, train_config: dict | None = None,
+                    batches_seen: int | None = None, extra: dict | None = None) -> Path:
+    """Write everything needed to resume ``model`` exactly at ``step``."""
+    from gan_lab.utils import get_rng_state
+
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "family": model.family,
+        "model_config": model.config.to_dict(),
+        "train_config": dict(train_config or {}),
+        "step": int(step),
+        "batches_seen": int(step if batches_seen is None else batches_seen),
+        "state": bare_state_dict(model),
+        "optimizers": {name: opt.state_dict() for name, opt in model.optimizers.items()},
+        "rng": get_rng_state(),
+    }
+    if extra:
+        payload.update(extra)
+    return atomic_save(payload, path)
+
+
+def build_from_payload(payload: dict, overrides: dict | None = None):
+    """A fresh model of the checkpoint's family and config (weights not loaded)."""
+    from gan_lab.models import get_family
+
+    family = get_family(payload["family"])
+    values = dict(payload["model_config"])
+    values.update(overrides or {})
+    config = family.Config.from_dict(values)
+    return family.Model(config)
+
+
+def load_checkpoint(path, model=None, map_location="cpu", restore_rng: bool = False):
+    """Load a checkpoint into ``model`` (or a model built from the file) and its optimisers.
+
+    Returns ``(model, payload)``. A checkpoint of another family or another shape is a
+    :class:`GanLabError` that names both, never a half-loaded model.
+    """
+    from gan_lab.utils import set_rng_state
+
+    payload = load_file(path, map_location=map_location)
+    if model is None:
+        model = build_from_payload(payload)
+        if isinstance(map_location, (str, torch.device)):
+            model.to(map_location)
+    if payload.get("family") != model.family:
+        raise GanLabError(f"{path} holds a {payload.get('family')!r} model, not {model.family!r}; "
+                          f"use --model {payload.get('family')} or another checkpoint")
+    if payload["model_config"] != model.config.to_dict():
+        diff = {k: (v, model.config.to_dict().get(k)) for k, v in payload["model_config"].items()
+                if model.config.to_dict().get(k) != v}
+        raise GanLabError(f"{path} was trained with another {model.family} config "
+                          f"(checkpoint vs requested: {_format_diff(diff)}); match the settings or start a new run")
+    try:
+        model.load_state_dict(payload["state"])
+        for name, state in payload.get("optimizers", {}).items():
+            if name in model.optimizers:
+                model.optimizers[name].load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise GanLabError(f"{path} does not fit this {model.family} model: {str(exc).splitlines()[0]}") from exc
+    if restore_rng:
+        set_rng_state(payload["rng"])
+    return model, payload
+
+
+def _format_diff(diff: dict) -> str:
+    return ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in sorted(diff.items()))

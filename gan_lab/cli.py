@@ -1,0 +1,231 @@
+"""The ``gan-lab`` command line (also ``python -m gan_lab``).
+
+Flags map onto the same frozen dataclasses the library uses: ``--model`` picks the family's
+``Config``, ``--set key=value`` overrides any of its fields, and the run settings fill a
+:class:`gan_lab.train.TrainConfig`. Wrong values get one clear line and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+from pathlib import Path
+
+from gan_lab.utils import GanLabError
+
+#: modules that add their own subcommands through ``register_cli(subparsers)``
+PLUGINS = ("gan_lab.metrics", "gan_lab.models.singan")
+GREY_DATASETS = ("fashion-mnist", "mnist")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gan_lab.models import FAMILIES
+
+    parser = argparse.ArgumentParser(prog="gan-lab", description="Train, sample and evaluate GANs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model; writes a run directory")
+    t.add_argument("--model", choices=list(FAMILIES), default=None, help="model family (default: dcgan)")
+    t.add_argument("--data", default="fashion-mnist",
+                   help="fashion-mnist, mnist, celeba, an image folder or a single image (default: fashion-mnist)")
+    t.add_argument("--data-root", default=None, help="where the dataset lives (default: look it up)")
+    t.add_argument("--image-size", type=positive_int, default=None,
+                   help="pixels per side (default: 28 for (fashion-)mnist, 64 otherwise)")
+    t.add_argument("--channels", type=int, choices=(1, 3), default=None)
+    t.add_argument("--steps", type=positive_int, default=None, help="generator steps (default 1000; 20 with --fast)")
+    t.add_argument("--batch-size", type=positive_int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default=None, help="run directory (default: runs/<model>)")
+    t.add_argument("--preset", default=None, help="a Config preset of the family, e.g. classic64, fashion_mnist")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field of the family's Config, e.g. --set lr_g=1e-4 (repeatable)")
+    t.add_argument("--augment", action="store_true", help="rotation ±10°, shift 0.1, horizontal flip")
+    t.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
+    t.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    t.add_argument("--channels-last", action="store_true", help="NHWC memory format (CUDA)")
+    t.add_argument("--sample-every", type=int, default=None)
+    t.add_argument("--checkpoint-every", type=int, default=None)
+    t.add_argument("--keep-every", type=int, default=0)
+    t.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
+    t.add_argument("--fast", action="store_true", help="the family's tiny preset and a short run (smoke test)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="a grid of images from a checkpoint")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--n", type=positive_int, default=64)
+    s.add_argument("--out", default="samples.png")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--no-ema", action="store_true", help="sample from G even if the run kept an EMA copy")
+    s.set_defaults(func=cmd_sample)
+
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        if hasattr(module, "register_cli"):
+            module.register_cli(sub)
+    return parser
+
+
+def parse_overrides(config_cls, items: list[str]) -> dict:
+    """``["lr_g=1e-4", "betas=0,0.9"]`` -> typed values for the fields of ``config_cls``."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise GanLabError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        default = fields[key].default
+        values[key] = _parse_value(text.strip(), default, item)
+    return values
+
+
+def _parse_value(text: str, default, item: str):
+    try:
+        if isinstance(default, bool):
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return text.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, tuple):
+            parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
+            kind = type(default[0]) if default else (float if "." in text else int)
+            return tuple(kind(p) for p in parts)
+        return text
+    except ValueError:
+        raise GanLabError(f"--set {item!r}: {text!r} is not a valid {type(default).__name__}") from None
+
+
+def model_config(family_name: str, args) -> object:
+    """The family's Config from --fast / --preset / --image-size / --channels / --set."""
+    from gan_lab.models import get_family
+
+    family = get_family(family_name)
+    data = str(args.data)
+    values = parse_overrides(family.Config, args.overrides)
+    values.setdefault("image_size", args.image_size or (28 if data in GREY_DATASETS else 64))
+    values.setdefault("channels", args.channels or (1 if data in GREY_DATASETS else 3))
+    if hasattr(family, "config_for"):
+        make = lambda **kw: family.config_for(family_name, preset=args.preset, fast=args.fast, **kw)  # noqa: E731
+    elif args.preset:
+        preset = getattr(family.Config, args.preset, None)
+        if preset is None or args.preset.startswith("_") or not callable(preset):
+            raise GanLabError(f"{family_name} has no preset {args.preset!r}")
+        make = preset
+    elif args.fast:
+        make = family.Config.tiny
+    else:
+        make = family.Config
+    try:
+        return make(**values)
+    except (ValueError, TypeError) as exc:
+        raise GanLabError(f"{family_name} config: {exc}") from None
+
+
+def cmd_train(args) -> int:
+    from gan_lab.checkpoint import build_from_payload, load_file
+    from gan_lab.data import load_data
+    from gan_lab.models import get_family
+    from gan_lab.train import TrainConfig, train
+    from gan_lab.utils import seed_everything
+
+    out = Path(args.out or f"runs/{args.model or 'dcgan'}")
+    if args.resume:
+        payload = load_file(out / "checkpoints" / "last.pt")
+        if args.model and args.model != payload["family"]:
+            raise GanLabError(f"{out} holds a {payload['family']} run, not {args.model}")
+        seed_everything(payload["train_config"].get("seed", 0))
+        model = build_from_payload(payload)
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        settings = {k: v for k, v in payload["train_config"].items() if k in known}
+        settings.update(out=str(out), progress=not args.no_progress, device=args.device)
+        if args.steps:
+            settings["steps"] = args.steps
+        config = TrainConfig(**settings)
+    else:
+        config = _train_config(args, out)
+        seed_everything(args.seed)
+        name = args.model or "dcgan"
+        model = get_family(name).Model(model_config(name, args))
+    c = model.config
+    data = load_data(config.data, image_size=c.image_size, channels=c.channels, root=args.data_root,
+                     limit=args.limit or (2048 if args.fast else None))
+    history = train(model, data, config, resume=args.resume)
+    if history:
+        last = history[-1]
+        parts = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds"))
+        print(f"step {last['step']}: {parts}")
+    print(f"run directory: {out}  (checkpoint: {out / 'checkpoints' / 'last.pt'})")
+    return 0
+
+
+def _train_config(args, out: Path):
+    from gan_lab.train import TrainConfig
+
+    base = TrainConfig.fast if args.fast else TrainConfig
+    values = dict(out=str(out), seed=args.seed, data=str(args.data), augment=args.augment, device=args.device,
+                  amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
+                  progress=not args.no_progress)
+    for key in ("steps", "batch_size", "sample_every", "checkpoint_every"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    return base(**values)
+
+
+def cmd_sample(args) -> int:
+    import torch
+    from torchvision.utils import save_image
+
+    from gan_lab.checkpoint import load_checkpoint
+    from gan_lab.utils import pick_device
+
+    device = pick_device(args.device)
+    model, payload = load_checkpoint(args.checkpoint, map_location=device)
+    gen = torch.Generator().manual_seed(args.seed)
+    z = torch.randn(args.n, model.config.latent_dim, generator=gen).to(device)
+    images = model.generate(z, use_ema=not args.no_ema)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise GanLabError(f"--out {out}: give a .png or .jpg file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images, out, nrow=max(1, int(args.n ** 0.5)), normalize=True, value_range=(-1, 1))
+    print(f"{args.n} samples of {payload['family']} at step {payload['step']} -> {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GanLabError as exc:
+        print(f"gan-lab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gan-lab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

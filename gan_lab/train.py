@@ -1,0 +1,326 @@
+"""The one training loop every family runs on.
+
+One *training step* is ``config.n_critic`` discriminator updates, each on a fresh real batch,
+followed by one generator update (and an EMA update of G when the family keeps one)::
+
+    for step in range(start, steps):
+        for _ in range(n_critic):
+            logs_d = model.d_step(next real batch)
+        logs_g = model.g_step(next real batch)
+        model.update_ema()
+
+Everything the loop writes goes into the run directory (``TrainConfig.out``)::
+
+    config.json              family, model config, train config
+    history.csv              one row per step (see callbacks.HistoryWriter)
+    samples/step_XXXXXX.png  grids from a fixed z
+    checkpoints/last.pt      the newest checkpoint; step_XXXXXX.pt every keep_every steps
+
+Resuming is exact: data batches are a function of (seed, batch index), the RNG states are in
+the checkpoint, so a run stopped at step k and resumed to n ends with the same parameters as a
+run straight to n (on the CPU; cuDNN's autotuned kernels are not bitwise deterministic).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from gan_lab.callbacks import HistoryWriter, SampleGrid
+from gan_lab.checkpoint import load_checkpoint, save_checkpoint
+from gan_lab.utils import GanLabError, pick_device, seed_everything
+
+
+class NonFiniteLossError(GanLabError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 64
+    seed: int = 0
+    out: str = "runs/default"
+    data: str = "fashion-mnist"     # what the run trained on (recorded; the loop is given the data)
+    augment: bool = False           # rotation/shift/flip of real images (dcgan-thesis-mnist-afhq §4)
+    device: str = "auto"
+    amp: bool = False               # bf16 autocast (CUDA)
+    channels_last: bool = False     # NHWC memory format (CUDA, convolutional nets)
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep_every: int = 0             # also keep checkpoints/step_XXXXXX.pt every N steps (0: only last.pt)
+    log_every: int = 25             # rows are checked for NaN and written in groups of this size
+    n_samples: int = 64
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "log_every", "n_samples"):
+            if getattr(self, name) < 1:
+                raise GanLabError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("sample_every", "checkpoint_every", "keep_every"):
+            if getattr(self, name) < 0:
+                raise GanLabError(f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+
+    @classmethod
+    def fast(cls, **overrides) -> "TrainConfig":
+        """A few steps with small batches: for smoke tests and notebooks in fast mode."""
+        values = dict(steps=20, batch_size=16, sample_every=10, checkpoint_every=10, log_every=5,
+                      n_samples=16, progress=False)
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class TrainState:
+    """What callbacks may read about the run in progress."""
+
+    run_dir: Path
+    device: torch.device
+    total_steps: int
+    step: int = 0
+    batches_seen: int = 0
+    rank: int = 0
+    world_size: int = 1
+    history: list = field(default_factory=list)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_name: str = "auto") -> tuple[int, int, torch.device]:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    Returns ``(rank, world_size, device)``. Without torchrun: ``(0, 1, pick_device(...))``.
+    One process per GPU (NCCL), or several CPU processes (gloo) for testing.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1, pick_device(device_name)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(device_name)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return rank, world_size, device
+
+
+def _wrap_ddp(model, device) -> None:
+    """Wrap the trained nets (not G_ema) in DistributedDataParallel, in place.
+
+    Checkpoints strip the wrappers (see gan_lab.checkpoint), and weights are loaded before
+    wrapping, so a run may resume on another number of processes.
+    """
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    for name, child in list(model.named_children()):
+        if name == "G_ema" or not any(p.requires_grad for p in child.parameters()):
+            continue
+        # BatchNorm statistics stay per process; rank 0's are broadcast before each forward.
+        setattr(model, name, DDP(child, device_ids=ids))
+
+
+def _to_floats(rows: list[dict]) -> list[dict]:
+    """Turn the steps' 0-dim tensors into floats with a single device sync."""
+    keys = [(i, k) for i, row in enumerate(rows) for k, v in row.items() if torch.is_tensor(v)]
+    if keys:
+        values = torch.stack([rows[i][k].detach().float().reshape(()) for i, k in keys]).cpu().tolist()
+        for (i, k), v in zip(keys, values):
+            rows[i][k] = v
+    return rows
+
+
+def _mean_logs(logs: list[dict]) -> dict:
+    if len(logs) == 1:
+        return dict(logs[0])
+    return {k: sum(log[k] for log in logs) / len(logs) for k in logs[0]}
+
+
+def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
+    """Train ``model`` on ``data`` (an ImageData or a BatchStream) as ``config`` says.
+
+    Returns the history (list of dicts, one per step of this call). Ctrl-C saves a checkpoint
+    and returns; a non-finite loss raises :class:`NonFiniteLossError` after keeping the last
+    good checkpoint untouched.
+    """
+    from gan_lab.data import BatchStream
+
+    rank, world_size, device = init_distributed(config.device)
+    run_dir = Path(config.out)
+    ckpt_dir = run_dir / "checkpoints"
+    last = ckpt_dir / "last.pt"
+    if not resume and last.exists():
+        raise GanLabError(f"{run_dir} already holds a run ({last}); resume it with --resume, "
+                          f"or choose a new --out directory")
+    if resume and not last.exists():
+        raise GanLabError(f"cannot resume: {last} does not exist; train without --resume first")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    if config.amp and device.type != "cuda":
+        raise GanLabError(f"--amp (bf16 autocast) is for CUDA devices; this run is on {device.type}")
+    if config.channels_last and device.type != "cuda":
+        raise GanLabError(f"--channels-last is for CUDA devices; this run is on {device.type}")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    state = TrainState(run_dir=run_dir, device=device, total_steps=config.steps, rank=rank, world_size=world_size)
+    model.to(device)
+    if resume:
+        _, payload = load_checkpoint(last, model, map_location=device, restore_rng=True)
+        state.step, state.batches_seen = payload["step"], payload["batches_seen"]
+        if state.step >= config.steps:
+            raise GanLabError(f"{last} is already at step {state.step}; ask for more --steps than that to go on")
+    else:
+        seed_everything(config.seed + rank)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.amp = config.amp
+    if world_size > 1:
+        _wrap_ddp(model, device)
+
+    if isinstance(data, BatchStream):
+        stream = data
+    else:
+        stream = BatchStream(data, config.batch_size, seed=config.seed, device=device,
+                             augment=_augment(config), rank=rank, world_size=world_size)
+    history_writer = HistoryWriter(run_dir / "history.csv")
+    if state.is_main:
+        _write_config(run_dir / "config.json", model, config)
+        if resume:
+            history_writer.truncate_after(state.step)
+        elif history_writer.path.exists():
+            history_writer.path.unlink()   # a fresh run in a folder without a checkpoint starts a new history
+
+    callbacks = [SampleGrid(config.sample_every, config.n_samples, config.seed), *callbacks]
+    for cb in callbacks:
+        if hasattr(cb, "on_train_start"):
+            cb.on_train_start(model, state)
+
+    def checkpoint(step: int) -> None:
+        if not state.is_main:
+            return
+        save_checkpoint(last, model, step, asdict(config), state.batches_seen)
+        if config.keep_every and step % config.keep_every == 0:
+            save_checkpoint(ckpt_dir / f"step_{step:06d}.pt", model, step, asdict(config), state.batches_seen)
+
+    pending: list[dict] = []
+
+    def flush() -> None:
+        """Check and write the buffered rows; raise before anything non-finite is saved."""
+        if not pending:
+            return
+        rows = _to_floats(pending)
+        for row in rows:
+            bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+            if bad:
+                raise NonFiniteLossError(
+                    f"{', '.join(bad)} became {row[bad[0]]} at step {row['step']}; the last good checkpoint "
+                    f"({last}) is kept. Lower the learning rates or resume from it with another seed")
+        if state.is_main:
+            history_writer.write(rows)
+        state.history.extend(rows)
+        pending.clear()
+
+    n_critic = model.config.n_critic
+    progress = tqdm(total=config.steps, initial=state.step, disable=not (config.progress and state.is_main),
+                    desc=f"{model.family}", dynamic_ncols=True)
+    interrupted = False
+    previous_sigterm = _install_sigterm()
+    try:
+        while state.step < config.steps:
+            started = time.perf_counter()
+            d_logs = []
+            for _ in range(n_critic):
+                d_logs.append(model.d_step(stream.batch(state.batches_seen)))
+                state.batches_seen += 1
+            g_logs = model.g_step(stream.batch(state.batches_seen))
+            state.batches_seen += 1
+            model.update_ema()
+            state.step += 1
+            row = {"step": state.step, **_mean_logs(d_logs), **g_logs}
+            row["seconds"] = time.perf_counter() - started
+            pending.append(row)
+
+            due_checkpoint = config.checkpoint_every and state.step % config.checkpoint_every == 0
+            if len(pending) >= config.log_every or due_checkpoint or state.step == config.steps:
+                flush()
+                progress.set_postfix({k: f"{v:.3f}" for k, v in state.history[-1].items()
+                                      if k in ("loss_d", "loss_g", "d_real", "d_fake")}, refresh=False)
+            if due_checkpoint:
+                checkpoint(state.step)
+            for cb in callbacks:
+                if hasattr(cb, "on_step_end"):
+                    cb.on_step_end(model, state, row)
+            progress.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        progress.close()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+    flush()   # raises on a non-finite loss before the final checkpoint could overwrite a good one
+    checkpoint(state.step)
+    if interrupted and state.is_main:
+        print(f"interrupted: saved step {state.step} to {last}; continue with --resume")
+    for cb in callbacks:
+        if hasattr(cb, "on_train_end"):
+            cb.on_train_end(model, state)
+    _unwrap_ddp(model)
+    return state.history
+
+
+def _augment(config: TrainConfig):
+    if not config.augment:
+        return None
+    from gan_lab.data import Augment
+
+    return Augment()
+
+
+def _unwrap_ddp(model) -> None:
+    from gan_lab.checkpoint import unwrap
+
+    for name, child in list(model.named_children()):
+        bare = unwrap(child)
+        if bare is not child:
+            setattr(model, name, bare)
+
+
+def _install_sigterm():
+    """Treat SIGTERM (a cluster's pre-emption, ``kill``) like Ctrl-C: save, then stop."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:   # not in the main thread
+        return signal.getsignal(signal.SIGTERM)
+
+
+def _write_config(path: Path, model, config: TrainConfig) -> None:
+    payload = {"family": model.family, "model_config": model.config.to_dict(), "train_config": asdict(config)}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """The ``config.json`` of a run directory."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise GanLabError(f"{run_dir} is not a run directory (no config.json)")
+    return json.loads(path.read_text())
+
+
+__all__ = ["TrainConfig", "TrainState", "train", "NonFiniteLossError", "init_distributed", "read_run_config"]
