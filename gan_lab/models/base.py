@@ -196,19 +196,26 @@ class BCEGAN(GANModel):
 
     ``d_step``: one Adam step on :func:`gan_lab.losses.d_loss_minimax`;
     ``g_step``: one Adam step on the non-saturating (default) or saturating generator loss.
+
+    ``g_step`` scores the fakes that the last ``d_step`` generated: G has not changed since,
+    so they are samples of the current generator, and reusing them saves one generator
+    forward pass per step (the PyTorch DCGAN tutorial does the same). D is scored *after*
+    its update, as in Goodfellow et al.'s Algorithm 1.
     """
+
+    _last_fake: Tensor | None = None
 
     def d_step(self, x_real: Tensor) -> dict:
         from gan_lab import losses
 
         with self.autocast():
             z = self.sample_latent(x_real.shape[0])
-            with torch.no_grad():
-                x_fake = self.G(z)
+            x_fake = self.G(z)                           # (B, C, H, W); graph kept for g_step
             d_real = self.D(x_real)                      # (B,) logits
-            d_fake = self.D(x_fake)
+            d_fake = self.D(x_fake.detach())             # no gradient into G here
             loss = losses.d_loss_minimax(d_real.float(), d_fake.float(), self.config.real_label)
         self.optimize("D", loss)
+        self._last_fake = x_fake
         return {
             "loss_d": loss.detach(),
             "d_real": torch.sigmoid(d_real.detach().float()).mean(),
@@ -218,13 +225,14 @@ class BCEGAN(GANModel):
 
     def g_step(self, x_real: Tensor) -> dict:
         from gan_lab import losses
-
         from gan_lab.checkpoint import unwrap
 
+        x_fake, self._last_fake = self._last_fake, None
         D = unwrap(self.D)   # no gradient sync for D here: its weights are frozen in this step
         with self.autocast(), frozen(D):
-            z = self.sample_latent(x_real.shape[0])
-            d_fake = D(self.G(z)).float()
+            if x_fake is None or x_fake.shape[0] != x_real.shape[0]:
+                x_fake = self.G(self.sample_latent(x_real.shape[0]))
+            d_fake = D(x_fake).float()
             if self.config.g_loss == "saturating":
                 loss = losses.g_loss_saturating(d_fake)
             else:
