@@ -1,0 +1,76 @@
+"""Figures return what they promise and draw the data they are given."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from gan_lab import viz
+
+
+def test_image_grid_array_layout_and_range():
+    images = torch.stack([torch.full((1, 2, 3), v) for v in (-1.0, 0.0, 1.0)])   # (3, 1, 2, 3)
+    grid = viz.image_grid_array(images, nrow=2, padding=1)
+    assert grid.shape == (2 * 3 + 1, 2 * 4 + 1, 1)
+    assert grid[1, 1, 0] == 0.0 and grid[1, 5, 0] == 0.5 and grid[4, 1, 0] == 1.0
+    assert grid[0].max() == 1.0   # padding is white
+
+
+def test_sample_grid_returns_figure_and_rejects_bad_shapes():
+    fig = viz.sample_grid(torch.rand(8, 3, 8, 8) * 2 - 1, title="x")
+    assert isinstance(fig, Figure) and fig.axes[0].get_title() == "x"
+    with pytest.raises(ValueError):
+        viz.sample_grid(torch.rand(4, 2, 8, 8))
+
+
+def test_loss_curves_from_list_and_csv(tmp_path):
+    rows = [{"step": i + 1, "loss_d": 1.0 / (i + 1), "loss_g": float(i), "d_acc": 0.5} for i in range(10)]
+    fig = viz.loss_curves(rows)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["loss_d", "loss_g"]
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), np.arange(10.0))
+    csv = tmp_path / "history.csv"
+    csv.write_text("step,loss_d,loss_g\n" + "".join(f"{r['step']},{r['loss_d']},{r['loss_g']}\n" for r in rows))
+    fig2 = viz.loss_curves(tmp_path, keys=["loss_d"], smooth=3)
+    smoothed = fig2.axes[0].lines[1].get_ydata()
+    assert smoothed[2] == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    with pytest.raises(KeyError):
+        viz.loss_curves(rows, keys=["nope"])
+    with pytest.raises(ValueError):
+        viz.loss_curves([])
+
+
+def test_density_1d_draws_given_curves():
+    x = np.linspace(-1, 1, 50)
+    fig = viz.density_1d(x, np.ones(50), 0.5 * np.ones(50), d=np.full(50, 0.3), d_star=np.full(50, 2 / 3))
+    assert len(fig.axes) == 2
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), 0.3)
+    assert fig.axes[1].get_ylim()[1] > 1.0
+
+
+def test_density_2d():
+    g = np.stack(np.meshgrid(np.linspace(-1, 1, 20), np.linspace(-1, 1, 20)), -1)
+    p = np.exp(-(g ** 2).sum(-1))
+    assert isinstance(viz.density_2d(g, p, p[::-1], d=np.full((20, 20), 0.5)), Figure)
+
+
+def test_animations_are_self_contained_html():
+    x = np.linspace(0, 1, 30)
+    frames = [{"step": s, "p_g": np.full(30, s / 10), "d": np.full(30, 0.5)} for s in range(3)]
+    html = viz.density_1d_animation(x, np.ones(30), frames)
+    assert html.count("data:image/png;base64") == 3
+    assert 'type="range"' in html
+    assert not re.search(r'(src|href)="https?://', html), "the player must not load anything from the web"
+    assert 'class="fa' not in html
+    html2 = viz.grid_animation([torch.zeros(4, 1, 4, 4), torch.ones(4, 1, 4, 4)], ["a", "b"])
+    assert html2.count("data:image/png;base64") == 2
+    html3 = viz.shift_animation(x, np.ones(30), [np.ones(30), np.zeros(30)], [0.0, 1.0],
+                                {"JSD": [0.0, 0.69]}, d_frames=[np.ones(30), np.ones(30)])
+    assert html3.count("data:image/png;base64") == 2
+    with pytest.raises(ValueError):
+        viz.shift_animation(x, np.ones(30), [np.ones(30)], [0.0, 1.0], {})
