@@ -73,3 +73,127 @@ def d_accuracy(d_real: Tensor, d_fake: Tensor) -> Tensor:
     """Share of samples the discriminator classifies correctly (logit > 0 means 'real')."""
     correct = (d_real > 0).float().sum() + (d_fake <= 0).float().sum()
     return correct / (d_real.numel() + d_fake.numel())
+
+
+# -- Wasserstein GAN (Arjovsky et al., 2017; Gulrajani et al., 2017) ------------------------------
+
+def wasserstein_critic_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
+    r"""The critic's loss of the Wasserstein GAN (no sigmoid, no logarithm):
+
+    .. math::
+        L_C = \mathbb{E}_{z}[f(G(z))] - \mathbb{E}_{x\sim p_{data}}[f(x)]
+
+    Minimising it maximises :math:`\mathbb{E}[f(x)] - \mathbb{E}[f(G(z))]`, which estimates
+    the Wasserstein-1 distance when :math:`f` is 1-Lipschitz (enforced by weight clipping or
+    by :func:`gradient_penalty`). ``d_real``/``d_fake`` are raw critic scores, any shape.
+    """
+    # E[f(G(z))] - E[f(x)]
+    return d_fake.mean() - d_real.mean()
+
+
+def wasserstein_generator_loss(d_fake: Tensor) -> Tensor:
+    r"""The generator's Wasserstein loss: :math:`L_G = -\mathbb{E}_{z}[f(G(z))]`."""
+    return -d_fake.mean()
+
+
+def gradient_penalty(critic, x_real: Tensor, x_fake: Tensor) -> Tensor:
+    r"""The two-sided gradient penalty of WGAN-GP (Gulrajani et al., 2017, Algorithm 1):
+
+    .. math::
+        \hat{x} = \epsilon x + (1 - \epsilon)\tilde{x}, \quad \epsilon \sim U[0, 1]
+        \text{ (one } \epsilon \text{ per sample)}, \qquad
+        GP = \mathbb{E}_{\hat{x}}\big[(\lVert \nabla_{\hat{x}} f(\hat{x}) \rVert_2 - 1)^2\big]
+
+    Returned *without* the weight :math:`\lambda` (the paper uses 10): the critic's loss is
+    :math:`L_C + \lambda\,GP`. The gradient is taken with ``create_graph=True`` so that the
+    penalty itself can be back-propagated into the critic's weights.
+
+    A critic may return one score per sample or a map of scores (PatchGAN): the scores of a
+    sample are summed before differentiating, which gives each sample's own input gradient
+    as long as the critic treats samples independently (no batch norm, as the paper asks).
+    """
+    if x_real.shape != x_fake.shape:
+        raise ValueError(f"x_real {tuple(x_real.shape)} and x_fake {tuple(x_fake.shape)} must have the same shape")
+    x_real, x_fake = x_real.detach(), x_fake.detach()
+    # one mixing weight per sample, broadcast over channels and pixels
+    eps = torch.rand(x_real.shape[0], *([1] * (x_real.dim() - 1)), device=x_real.device, dtype=x_real.dtype)
+    x_hat = (eps * x_real + (1.0 - eps) * x_fake).requires_grad_(True)
+    scores = critic(x_hat)
+    # d(sum of scores)/dx_hat: each sample's gradient of its own (summed) score
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)          # (B,)
+    # (||grad|| - 1)^2, averaged over the batch
+    return ((norms - 1.0) ** 2).mean()
+
+
+# -- VAE-GAN and DNFM-GAN ---------------------------------------------------------------------------
+
+def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    r"""KL divergence of :math:`q(z|x) = \mathcal{N}(\mu, \mathrm{diag}\,\sigma^2)` from the prior
+    :math:`\mathcal{N}(0, I)` (Kingma & Welling, 2014, Appendix B), summed over latent
+    dimensions and averaged over the batch:
+
+    .. math::
+        L_{prior} = D_{KL}(q(z|x)\,\Vert\,p(z))
+        = -\frac{1}{2}\sum_{j=1}^{J}\big(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\big)
+
+    ``logvar`` is :math:`\log\sigma^2`; both tensors are (B, J).
+    """
+    # per-sample sum over latent dimensions, then the batch mean
+    return (-0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())).flatten(1).sum(dim=1).mean()
+
+
+def noise_penalty(z: Tensor, z_rec: Tensor) -> Tensor:
+    r"""DNFM-GAN's denoising term (thesis §1.7): the encoder must recover the *clean* code
+    from an image generated from the noisy code :math:`\tilde z = z + \sigma\epsilon`:
+
+    .. math::
+        L_{NP} = \mathbb{E}_{z,\epsilon}\big[\lVert E(G(z + \sigma\epsilon)) - z \rVert_2^2\big]
+
+    ``z_rec`` is :math:`E(G(\tilde z))`; squared norm per sample, averaged over the batch.
+    The model multiplies it by :math:`\lambda_1`.
+    """
+    if z.shape != z_rec.shape:
+        raise ValueError(f"z {tuple(z.shape)} and z_rec {tuple(z_rec.shape)} must have the same shape")
+    return (z_rec - z).pow(2).flatten(1).sum(dim=1).mean()
+
+
+def feature_matching(f_real: Tensor, f_fake: Tensor, std_weight: float = 0.0, eps: float = 1e-8) -> Tensor:
+    r"""Feature matching on the statistics of a *batch* of discriminator features.
+
+    With :math:`f` an intermediate discriminator layer, flattened to one vector per sample,
+
+    .. math::
+        L_{FM} = \big\lVert \mathbb{E}_{x} f(x) - \mathbb{E}_{z} f(G(z)) \big\rVert_2^2
+        + \lambda_2 \big\lVert \mathrm{std}_{x} f(x) - \mathrm{std}_{z} f(G(z)) \big\rVert_2^2
+
+    The expectations and standard deviations are taken over the batch, per feature; the
+    squared norms sum over features. ``std_weight = 0`` is Salimans et al.'s (2016) feature
+    matching; ``std_weight`` :math:`=\lambda_2 > 0` is DNFM-GAN's enhanced feature mapping.
+    The standard deviation is the population one (divide by B), computed as
+    :math:`\sqrt{\mathrm{var} + \varepsilon}` so its gradient stays finite for a constant feature.
+    """
+    f_real, f_fake = f_real.flatten(1), f_fake.flatten(1)     # (B, F)
+    if f_real.shape[1] != f_fake.shape[1]:
+        raise ValueError(f"feature sizes differ: {f_real.shape[1]} vs {f_fake.shape[1]}")
+    # squared distance between the batch means
+    loss = (f_real.mean(dim=0) - f_fake.mean(dim=0)).pow(2).sum()
+    if std_weight:
+        std_real = (f_real.var(dim=0, unbiased=False) + eps).sqrt()
+        std_fake = (f_fake.var(dim=0, unbiased=False) + eps).sqrt()
+        # lambda_2 times the squared distance between the batch standard deviations
+        loss = loss + std_weight * (std_real - std_fake).pow(2).sum()
+    return loss
+
+
+def historical_average_penalty(params, averages) -> Tensor:
+    r"""Historical averaging (Salimans et al., 2016, §3.3):
+    :math:`\big\lVert \theta - \frac{1}{t}\sum_{i=1}^{t}\theta[i] \big\rVert_2^2`, summed over
+    all parameter tensors. ``averages`` holds the running means, one per parameter.
+    """
+    params, averages = list(params), list(averages)
+    if len(params) != len(averages):
+        raise ValueError(f"{len(params)} parameters but {len(averages)} averages")
+    if not params:
+        raise ValueError("historical_average_penalty needs at least one parameter")
+    return sum((p - a.detach()).pow(2).sum() for p, a in zip(params, averages))

@@ -1,0 +1,232 @@
+"""Building blocks shared by the convolutional families (WGAN-GP, VAE-GAN, ImprovedDCGAN, DNFM-GAN).
+
+* :class:`ConvFeatures`: DCGAN-style stack of strided convolutions (28, 32, 64, 128 px) with a
+  choice of normalisation: batch norm (DCGAN), layer norm (WGAN-GP's critic) or none.
+* :class:`ConvDiscriminator`: ``ConvFeatures`` + optional minibatch discrimination + one linear
+  score; ``features(x, layer)`` exposes any block's output for feature matching.
+* :class:`ConvEncoder`: ``ConvFeatures`` + a linear map to a vector (VAE-GAN's encoder, DNFM's E).
+* :class:`MinibatchDiscrimination` (Salimans et al., 2016, §3.2).
+* :class:`HistoricalAverage`: running means of a module's parameters (Salimans et al., §3.3).
+* :func:`build_generator`: the DCGAN generator of :mod:`gan_lab.models.dcgan` at our sizes.
+* :func:`step_separately`: several optimisers, each stepping on its own loss of one shared graph.
+
+Shapes follow :mod:`gan_lab.models.dcgan`: each block halves the resolution (a 4x4 kernel on an
+even map, 3x3 on an odd one, so 28 -> 14 -> 7 and 32 -> 16 -> 8 -> 4) until the map is
+``base`` = 7 (for 28 px) or 4 pixels wide; widths double per block from ``ndf``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+
+SUPPORTED_SIZES = (28, 32, 64, 128)
+NORMS = ("batch", "layer", "none")
+
+
+def init_dcgan_(module: nn.Module) -> None:
+    """Radford et al.'s initialisation: conv/linear weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+        if module.weight is not None:
+            nn.init.normal_(module.weight, 1.0, 0.02)
+            nn.init.zeros_(module.bias)
+
+
+def check_image_size(image_size: int) -> None:
+    if image_size not in SUPPORTED_SIZES:
+        raise ValueError(f"the convolutional nets build {', '.join(map(str, SUPPORTED_SIZES))} px images, "
+                         f"not {image_size}; pick one of those --image-size values")
+
+
+def down_blocks(image_size: int) -> int:
+    """Number of stride-2 blocks that take ``image_size`` down to 7 (28 px) or 4 pixels."""
+    base = 7 if image_size % 7 == 0 else 4
+    return int(round(math.log2(image_size / base)))
+
+
+def norm_layer(kind: str, width: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(width)
+    if kind == "layer":
+        # layer norm over (C, H, W) of each sample, with a per-channel scale and shift
+        return nn.GroupNorm(1, width)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+
+
+class ConvFeatures(nn.Module):
+    """image (B, C, S, S) -> feature map (B, ndf * 2^(n-1), s, s), s = 7 or 4.
+
+    Block ``i``: strided conv, normalisation (not on block 0, as in DCGAN), LeakyReLU(0.2),
+    optional dropout. ``extra_layers`` stride-1 3x3 blocks follow block 0.
+    """
+
+    def __init__(self, image_size: int, channels: int, ndf: int, norm: str = "batch",
+                 extra_layers: int = 0, dropout: float = 0.0):
+        super().__init__()
+        check_image_size(image_size)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.blocks = nn.ModuleList()
+        self.shapes: list[tuple[int, int, int]] = []      # (C, H, W) after each block
+        size, width = image_size, channels
+        for i in range(down_blocks(image_size)):
+            w = ndf * 2 ** i
+            kernel = 4 if size % 2 == 0 else 3
+            layers = [nn.Conv2d(width, w, kernel, 2, 1, bias=(i == 0 or norm == "none"))]
+            size = (size + 2 - kernel) // 2 + 1
+            if i > 0:
+                layers.append(norm_layer(norm, w))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            if i == 0:
+                for _ in range(extra_layers):
+                    layers += [nn.Conv2d(w, w, 3, 1, 1, bias=(norm == "none")), norm_layer(norm, w),
+                               nn.LeakyReLU(0.2, inplace=True)]
+            self.blocks.append(nn.Sequential(*layers))
+            self.shapes.append((w, size, size))
+            width = w
+
+    def forward(self, x: Tensor, layer: int = -1) -> Tensor:
+        """Output of block ``layer`` (default the last), shape (B, C', s, s)."""
+        stop = layer % len(self.blocks)
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i == stop:
+                break
+        return x
+
+
+class MinibatchDiscrimination(nn.Module):
+    r"""Minibatch discrimination (Salimans et al., 2016, §3.2).
+
+    Features :math:`f(x_i) \in \mathbb{R}^A` are multiplied by a tensor
+    :math:`T \in \mathbb{R}^{A \times B \times C}` into :math:`M_i \in \mathbb{R}^{B \times C}`;
+    for each of the ``kernels`` = B rows,
+
+    .. math::
+        c_b(x_i, x_j) = \exp(-\lVert M_{i,b} - M_{j,b} \rVert_{L_1}), \qquad
+        o(x_i)_b = \sum_{j \ne i} c_b(x_i, x_j)
+
+    and the layer returns :math:`[f(x_i), o(x_i)]`, shape (N, A + B). A generator that collapses
+    to one mode makes :math:`o` large, which the next layer can detect. The paper's sum runs
+    over all j; leaving out j = i (which adds the constant 1, as OpenAI's code does) changes nothing
+    the next layer cannot absorb in its bias.
+    """
+
+    def __init__(self, in_features: int, kernels: int = 100, kernel_dim: int = 5):
+        super().__init__()
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, kernels * kernel_dim) * 0.05)
+
+    def forward(self, f: Tensor) -> Tensor:
+        m = (f @ self.T).view(-1, self.kernels, self.kernel_dim)           # (N, B, C)
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(dim=3)           # (N, N, B): ||M_i,b - M_j,b||_1
+        c = torch.exp(-l1)
+        o = c.sum(dim=1) - 1.0                                             # (N, B), leaving out j = i (c = 1)
+        return torch.cat([f, o], dim=1)
+
+
+class ConvDiscriminator(nn.Module):
+    """image (B, C, S, S) -> score (B,), a logit or a critic value. ``features(x, layer)`` for matching."""
+
+    def __init__(self, image_size: int, channels: int, ndf: int, norm: str = "batch", extra_layers: int = 0,
+                 dropout: float = 0.0, minibatch_kernels: int = 0, minibatch_dim: int = 5):
+        super().__init__()
+        self.body = ConvFeatures(image_size, channels, ndf, norm, extra_layers, dropout)
+        c, h, w = self.body.shapes[-1]
+        width = c * h * w
+        self.minibatch = MinibatchDiscrimination(width, minibatch_kernels, minibatch_dim) if minibatch_kernels else None
+        self.head = nn.Linear(width + minibatch_kernels, 1)
+        self.apply(init_dcgan_)
+        if self.minibatch is not None:     # keep T's own scale: N(0, 0.02) would make o ~ N - 1 for every batch
+            nn.init.normal_(self.minibatch.T, 0.0, 0.05)
+
+    def features(self, x: Tensor, layer: int = -1) -> Tensor:
+        return self.body(x, layer)        # (B, C', s, s)
+
+    def forward(self, x: Tensor) -> Tensor:
+        f = self.body(x).flatten(1)       # (B, A)
+        if self.minibatch is not None:
+            f = self.minibatch(f)         # (B, A + kernels)
+        return self.head(f).flatten()     # (B,)
+
+
+class ConvEncoder(nn.Module):
+    """image (B, C, S, S) -> vector (B, out_dim): a ConvFeatures stack and one linear layer."""
+
+    def __init__(self, image_size: int, channels: int, nef: int, out_dim: int, norm: str = "batch",
+                 extra_layers: int = 0):
+        super().__init__()
+        self.body = ConvFeatures(image_size, channels, nef, norm, extra_layers)
+        c, h, w = self.body.shapes[-1]
+        self.head = nn.Linear(c * h * w, out_dim)
+        self.apply(init_dcgan_)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x).flatten(1))   # (B, out_dim)
+
+
+def build_generator(config) -> nn.Module:
+    """The DCGAN generator for a config with ``image_size, channels, latent_dim, ngf, extra_layers_g``."""
+    from gan_lab.models import dcgan
+
+    dc = dcgan.Config(image_size=config.image_size, channels=config.channels, latent_dim=config.latent_dim,
+                      ngf=config.ngf, extra_layers_g=config.extra_layers_g)
+    return dcgan.Generator(dc)
+
+
+class HistoricalAverage(nn.Module):
+    """Running means of the parameters of ``module`` (buffers, so they are in the state_dict).
+
+    ``update(module)`` after each optimiser step; ``penalty(module)`` is
+    :func:`gan_lab.losses.historical_average_penalty` against the means.
+    """
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.names = [name for name, _ in module.named_parameters()]
+        for i, (_, p) in enumerate(module.named_parameters()):
+            self.register_buffer(f"mean_{i}", p.detach().clone())
+        self.register_buffer("count", torch.ones((), dtype=torch.long))
+
+    def means(self) -> list[Tensor]:
+        return [getattr(self, f"mean_{i}") for i in range(len(self.names))]
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        self.count += 1
+        weight = 1.0 / float(self.count)
+        for mean, p in zip(self.means(), module.parameters()):
+            mean.lerp_(p.detach(), weight)          # cumulative mean: m += (p - m) / t
+
+    def penalty(self, module: nn.Module) -> Tensor:
+        from gan_lab.losses import historical_average_penalty
+
+        return historical_average_penalty(module.parameters(), self.means())
+
+
+def step_separately(model, losses: dict[str, Tensor]) -> None:
+    """For each optimiser name, back-propagate its own loss into its own parameters, then step all.
+
+    Needed when nets that share one forward graph must follow different objectives (VAE-GAN's
+    encoder and decoder, Larsen et al. Algorithm 1): ``loss.backward(inputs=params)`` fills
+    only that optimiser's gradients, and every backward pass runs before any weight changes.
+    """
+    names = list(losses)
+    for i, name in enumerate(names):
+        opt = model.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        params = [p for group in opt.param_groups for p in group["params"] if p.requires_grad]
+        losses[name].backward(inputs=params, retain_graph=i < len(names) - 1)
+    for name in names:
+        model.optimizers[name].step()
