@@ -172,6 +172,12 @@ def cmd_train(args) -> int:
     data = load_data(config.data, image_size=c.image_size, channels=c.channels, root=args.data_root,
                      limit=args.limit or (2048 if args.fast else None))
     history = train(model, data, config, resume=args.resume)
+    import torch.distributed as dist
+    if dist.is_initialized():
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank != 0:
+            return 0
     if history:
         last = history[-1]
         parts = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds"))

@@ -157,7 +157,10 @@ class GANModel(nn.Module):
         """Images from latent codes (or from ``z`` fresh codes), in [-1, 1], in eval mode."""
         if isinstance(z, int):
             z = self.sample_latent(z)
-        net = self.G_ema if (use_ema and self.G_ema is not None) else self.G
+        from gan_lab.checkpoint import unwrap
+
+        # the bare net: under DDP only rank 0 samples, and a wrapped forward would wait for the others
+        net = self.G_ema if (use_ema and self.G_ema is not None) else unwrap(self.G)
         was_training = net.training
         net.eval()
         try:

@@ -1,0 +1,78 @@
+"""The command line end to end in a temporary folder, and its one-line errors."""
+import subprocess
+import sys
+
+import pytest
+
+from gan_lab.checkpoint import load_file
+from gan_lab.cli import main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gan_lab", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("model", ["vanilla", "dcgan"])
+def test_train_sample_resume(tmp_path, model):
+    out = tmp_path / "run"
+    res = run_cli("train", "--model", model, "--fast", "--steps", "4", "--out", str(out), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "run directory" in res.stdout
+    assert load_file(out / "checkpoints" / "last.pt")["step"] == 4
+
+    res = run_cli("train", "--out", str(out), "--steps", "6", "--resume", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert load_file(out / "checkpoints" / "last.pt")["step"] == 6
+
+    grid = tmp_path / "grid.png"
+    res = run_cli("sample", "--checkpoint", str(out / "checkpoints" / "last.pt"), "--n", "9", "--out", str(grid))
+    assert res.returncode == 0, res.stderr
+    from PIL import Image
+    assert Image.open(grid).size[0] > 28 * 3
+
+
+def test_set_and_preset(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "dcgan", "--preset", "fashion_mnist", "--set", "lr_g=5e-4",
+                 "--set", "betas=0.5,0.99", "--steps", "2", "--batch-size", "4", "--limit", "64",
+                 "--out", str(out), "--no-progress"]) == 0
+    config = load_file(out / "checkpoints" / "last.pt")["model_config"]
+    assert config["lr_g"] == 5e-4 and tuple(config["betas"]) == (0.5, 0.99) and config["g_project"] == "linear"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "0"], "must be at least 1"),
+    (["--model", "nope"], "invalid choice"),
+])
+def test_argparse_errors_exit_2(tmp_path, args, message):
+    res = run_cli("train", "--out", str(tmp_path / "r"), *args)
+    assert res.returncode == 2
+    assert message in res.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "dcgan", "--image-size", "48"], "DCGAN builds 28, 32, 64, 128 px nets, not 48"),
+    (["--set", "nonsense=1"], "expected KEY=VALUE"),
+    (["--set", "lr_g=fast"], "not a valid float"),
+    (["--preset", "huge"], "has no preset"),
+    (["--data", "/no/such/folder"], "/no/such/folder"),
+])
+def test_bad_values_one_line_exit_2(tmp_path, capsys, args, message):
+    code = main(["train", "--fast", "--out", str(tmp_path / "r"), "--no-progress", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_resume_errors(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_sample_bad_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "x.pt"
+    bad.write_text("garbage")
+    assert main(["sample", "--checkpoint", str(bad)]) == 2
+    assert "not a readable gan-lab checkpoint" in capsys.readouterr().err
