@@ -26,6 +26,7 @@ import json
 import math
 import os
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -235,44 +236,39 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
     n_critic = model.config.n_critic
     progress = tqdm(total=config.steps, initial=state.step, disable=not (config.progress and state.is_main),
                     desc=f"{model.family}", dynamic_ncols=True)
-    interrupted = False
-    previous_sigterm = _install_sigterm()
-    try:
-        while state.step < config.steps:
-            started = time.perf_counter()
-            d_logs = []
-            for _ in range(n_critic):
-                d_logs.append(model.d_step(stream.batch(state.batches_seen)))
+    with _StopRequest() as stop:
+        try:
+            while state.step < config.steps and not stop.requested:
+                started = time.perf_counter()
+                d_logs = []
+                for _ in range(n_critic):
+                    d_logs.append(model.d_step(stream.batch(state.batches_seen)))
+                    state.batches_seen += 1
+                g_logs = model.g_step(stream.batch(state.batches_seen))
                 state.batches_seen += 1
-            g_logs = model.g_step(stream.batch(state.batches_seen))
-            state.batches_seen += 1
-            model.update_ema()
-            state.step += 1
-            row = {"step": state.step, **_mean_logs(d_logs), **g_logs}
-            row["seconds"] = time.perf_counter() - started
-            pending.append(row)
+                model.update_ema()
+                state.step += 1
+                row = {"step": state.step, **_mean_logs(d_logs), **g_logs}
+                row["seconds"] = time.perf_counter() - started
+                pending.append(row)
 
-            due_checkpoint = config.checkpoint_every and state.step % config.checkpoint_every == 0
-            if len(pending) >= config.log_every or due_checkpoint or state.step == config.steps:
-                flush()
-                progress.set_postfix({k: f"{v:.3f}" for k, v in state.history[-1].items()
-                                      if k in ("loss_d", "loss_g", "d_real", "d_fake")}, refresh=False)
-            if due_checkpoint:
-                checkpoint(state.step)
-            for cb in callbacks:
-                if hasattr(cb, "on_step_end"):
-                    cb.on_step_end(model, state, row)
-            progress.update(1)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        progress.close()
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+                due_checkpoint = config.checkpoint_every and state.step % config.checkpoint_every == 0
+                if len(pending) >= config.log_every or due_checkpoint or state.step == config.steps:
+                    flush()
+                    progress.set_postfix({k: f"{v:.3f}" for k, v in state.history[-1].items()
+                                          if k in ("loss_d", "loss_g", "d_real", "d_fake")}, refresh=False)
+                if due_checkpoint:
+                    checkpoint(state.step)
+                for cb in callbacks:
+                    if hasattr(cb, "on_step_end"):
+                        cb.on_step_end(model, state, row)
+                progress.update(1)
+        finally:
+            progress.close()
 
     flush()   # raises on a non-finite loss before the final checkpoint could overwrite a good one
     checkpoint(state.step)
-    if interrupted and state.is_main:
+    if stop.requested and state.is_main:
         print(f"interrupted: saved step {state.step} to {last}; continue with --resume")
     for cb in callbacks:
         if hasattr(cb, "on_train_end"):
@@ -298,14 +294,35 @@ def _unwrap_ddp(model) -> None:
             setattr(model, name, bare)
 
 
-def _install_sigterm():
-    """Treat SIGTERM (a cluster's pre-emption, ``kill``) like Ctrl-C: save, then stop."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:   # not in the main thread
-        return signal.getsignal(signal.SIGTERM)
+class _StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM ask the loop to stop after the step in progress.
+
+    The step finishes, so the checkpoint written on the way out is a consistent one. A second
+    Ctrl-C stops at once (the last checkpoint on disk is left as it was).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step; Ctrl-C again to stop at once", flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        return False
 
 
 def _write_config(path: Path, model, config: TrainConfig) -> None:
