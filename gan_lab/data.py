@@ -749,7 +749,8 @@ def _load_celeba(split, image_size, channels, root, limit, download) -> ImageDat
         steps = "; ".join(f"({i}) {t}" for i, t in enumerate(tried, 1))
         raise GanLabError(f"CelebA not found. Tried: {steps}. Fix: download img_align_celeba.zip and "
                           "list_eval_partition.txt from the CelebA site, unzip into DIR/celeba/ and pass "
-                          "root=DIR or `export GAN_LAB_DATA=DIR`; any folder of face images also works "
+                          "--data-root DIR (root=DIR in Python) "
+                          "or `export GAN_LAB_DATA=DIR`; any folder of face images also works "
                           "as the data set (give its path instead of 'celeba')")
     files, _ = _scan_folder(image_dir)
     partition = _celeba_partition(image_dir)
