@@ -18,7 +18,7 @@ train: install
 	$(PY) -m gan_lab train --model dcgan --data fashion-mnist --steps 2000 --out runs/dcgan-fashion-mnist
 
 test: install
-	GAN_LAB_FAST=1 $(PY) -m pytest -q tests book --nbval-lax -p no:cacheprovider
+	GAN_LAB_FAST=1 GAN_LAB_OFFLINE=1 $(PY) -m pytest -q tests book --nbval-lax -p no:cacheprovider
 
 clean:
 	rm -rf _build .installed
