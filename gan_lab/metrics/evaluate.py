@@ -1,0 +1,95 @@
+"""Scores of a generator: FID, Inception Score and the classifier-feature distance, with protocols.
+
+:func:`evaluate` is what ``gan-lab eval`` runs. FID and IS share one pass of generated images
+through the Inception network; the real-data statistics come from the cache when the protocol
+matches. Each score is a dict::
+
+    {"metric": "fid", "label": "FID", "value": 41.3, "protocol": {...}}
+
+and the protocol names everything that changes the number: n_real, n_fake, reference data and
+split, feature network, weights source, resize, seed, EMA or not, checkpoint step.
+"""
+from __future__ import annotations
+
+from gan_lab.metrics.frechet import (InceptionFeatures, feature_statistics, frechet_distance,
+                                     generator_features, generator_protocol, inception_score,
+                                     real_statistics)
+from gan_lab.utils import GanLabError
+
+METRICS = ("fid", "is", "fd-classifier")
+
+
+def parse_metrics(text: str | list[str]) -> list[str]:
+    names = [m.strip().lower() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise GanLabError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}")
+    return list(dict.fromkeys(names))
+
+
+def evaluate(model, metrics=("fid",), n: int = 1000, data: str | None = None, n_real: int | None = None,
+             split: str = "test", seed: int = 0, batch_size: int = 50, use_ema: bool = True, root=None,
+             cache: bool = True, step: int | None = None, checkpoint: str | None = None, is_splits: int = 10,
+             progress: bool = False, extractor: InceptionFeatures | None = None) -> list[dict]:
+    """Compute ``metrics`` for ``model`` (on its own device) against ``data``'s ``split``.
+
+    ``n`` generated images per metric; ``n_real`` real ones for FID (default ``n``; the
+    classifier distance uses the whole split by default). Everything that could fail on the
+    user's input (unknown metric, IS without classifier weights, a dataset without a classifier)
+    fails before any image is generated.
+    """
+    metrics = parse_metrics(metrics)
+    if n < 2:
+        raise GanLabError(f"n must be at least 2 (thousands for a meaningful FID), got {n}")
+    if ("fid" in metrics or "fd-classifier" in metrics) and data is None:
+        raise GanLabError("the reference data is unknown: pass data= (e.g. 'fashion-mnist' or a folder)")
+    device = next(model.parameters()).device
+    context = {"step": step, "checkpoint": checkpoint, "data": data}
+    inception = None
+    if "fid" in metrics or "is" in metrics:
+        inception = extractor or InceptionFeatures(device)
+        if "is" in metrics:
+            inception.require_classifier()
+            if n < is_splits:
+                raise GanLabError(f"the Inception Score needs n >= {is_splits} (one image per split)")
+    if "fd-classifier" in metrics:
+        from gan_lab.classifier import _check_dataset
+
+        _check_dataset(str(data))
+
+    scores = []
+    if inception is not None:
+        fake = generator_features(model, n, inception, batch_size, seed, use_ema, progress)
+        gen_protocol = generator_protocol(model, n, seed, use_ema)
+        if "fid" in metrics:
+            c = model.config
+            mu_r, sigma_r, protocol = real_statistics(str(data), inception, c.image_size, c.channels,
+                                                      n_real if n_real is not None else n, split, root,
+                                                      batch_size, cache=cache, progress=progress)
+            mu_g, sigma_g = feature_statistics(fake)
+            protocol.update(gen_protocol, **context)
+            scores.append({"metric": "fid", "label": "FID",
+                           "value": frechet_distance(mu_g, sigma_g, mu_r, sigma_r), "protocol": protocol})
+        if "is" in metrics:
+            mean, std = inception_score(inception.class_probabilities(fake), is_splits)
+            protocol = {**gen_protocol, **context, "splits": is_splits,
+                        "feature_network": "pytorch-fid InceptionV3 pool3 -> 1008-way fc (logits without bias)",
+                        "weights": inception.weights_source, "resize": inception.resize}
+            scores.append({"metric": "is", "label": "Inception Score", "value": mean, "std": std,
+                           "protocol": protocol})
+    if "fd-classifier" in metrics:
+        from gan_lab.classifier import classifier_frechet_distance
+
+        score = classifier_frechet_distance(model, str(data), n=n, n_real=n_real, split=split, seed=seed,
+                                            use_ema=use_ema, root=root, cache=cache)
+        score["protocol"].update(context)
+        scores.append(score)
+    return scores
+
+
+def format_score(score: dict) -> str:
+    p = score["protocol"]
+    value = f"{score['value']:.3f}" + (f" ± {score['std']:.3f}" if "std" in score else "")
+    n_real = f", n_real={p['n_real']}" if "n_real" in p else ""
+    return f"{score['label']}: {value}  (n_fake={p.get('n_fake')}{n_real}, weights: {p.get('weights')})"
+

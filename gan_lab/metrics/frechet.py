@@ -1,0 +1,374 @@
+r"""Fréchet distances between feature distributions, and the Inception Score.
+
+The Fréchet distance between two Gaussians fitted to features (means :math:`\mu_r, \mu_g`,
+covariances :math:`\Sigma_r, \Sigma_g`) is
+
+.. math::
+    d^2 = \lVert \mu_r - \mu_g \rVert^2 + \operatorname{Tr}\bigl(\Sigma_r + \Sigma_g
+          - 2 (\Sigma_r \Sigma_g)^{1/2}\bigr).
+
+With the pool3 features of the TensorFlow Inception network it is the FID (Heusel et al., 2017).
+Nothing here re-implements it: the network is pytorch-fid's ``InceptionV3`` and the distance is
+pytorch-fid's ``calculate_frechet_distance``. This module adds what the book needs around them:
+
+* images straight from a generator, in batches on the model's device (no PNG round trip);
+  they are quantised to 8 bits first, exactly as saving a PNG would (``torchvision``'s
+  ``save_image`` rounding), so the in-memory score equals the score of the saved files;
+* real-data statistics cached on disk (:mod:`gan_lab.metrics.store`);
+* a protocol dict with every score: sample counts, reference split, feature network, weights,
+  resize, seed.
+
+The same code path serves any feature network (:class:`InceptionFeatures` here,
+:class:`gan_lab.classifier.ClassifierFeatures` for the fast distance).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan_lab.metrics import store
+from gan_lab.metrics.weights import InceptionWeights, ensure_inception_weights
+from gan_lab.utils import GanLabError
+
+Tensor = torch.Tensor
+
+
+# -- images ----------------------------------------------------------------------------------------
+def quantize(x: Tensor) -> Tensor:
+    """Generator output in [-1, 1] -> the values a saved 8-bit PNG holds, as floats in [0, 1].
+
+    Same rounding as ``torchvision.utils.save_image(x, normalize=True, value_range=(-1, 1))``:
+    ``floor(255 * (x + 1) / 2 + 0.5)`` clamped to [0, 255], then divided by 255.
+    """
+    levels = torch.floor((x.float() + 1.0) * 127.5 + 0.5).clamp_(0, 255)
+    return levels / 255.0
+
+
+def uint8_to_unit(images: Tensor) -> Tensor:
+    """uint8 images (B, C, H, W) -> floats in [0, 1] (what ``ToTensor`` gives for a PNG)."""
+    return images.float() / 255.0
+
+
+# -- feature networks --------------------------------------------------------------------------------
+class InceptionFeatures:
+    """pytorch-fid's ``InceptionV3`` features on one device: pool3 (2048-d, the FID's) by default.
+
+    Input: images (B, C, H, W) in [0, 1], any size, 1 or 3 channels. Grey images are repeated to
+    three channels (what PIL's ``convert('RGB')`` does in pytorch-fid's loader); pytorch-fid's
+    network resizes to 299x299 bilinearly and scales to [-1, 1] itself. ``dims`` 64, 192 or 768
+    take pytorch-fid's earlier blocks, average-pooled to a vector as its ``--dims`` option does
+    (cheaper, for tests; the FID is defined with 2048).
+    """
+
+    description = "pytorch-fid InceptionV3, pool3 features (2048-d)"
+    resize = ("bilinear to 299x299 inside pytorch-fid's InceptionV3 (align_corners=False, no antialias); "
+              "grey repeated to 3 channels")
+
+    def __init__(self, device: str | torch.device = "cpu", weights: InceptionWeights | None = None,
+                 dims: int = 2048):
+        from pytorch_fid.inception import InceptionV3
+
+        if dims not in InceptionV3.BLOCK_INDEX_BY_DIM:
+            raise GanLabError(f"dims must be one of {sorted(InceptionV3.BLOCK_INDEX_BY_DIM)}, got {dims}")
+        self.weights = weights or ensure_inception_weights()
+        self.device = torch.device(device)
+        self.dims = dims
+        self.id = "inception-pool3" if dims == 2048 else f"inception-{dims}d"
+        if dims != 2048:
+            self.description = f"pytorch-fid InceptionV3, block {InceptionV3.BLOCK_INDEX_BY_DIM[dims]} ({dims}-d, not FID)"
+        self.net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[dims]]).to(self.device).eval()
+        self._fc = None
+
+    @property
+    def weights_source(self) -> str:
+        return self.weights.source
+
+    @torch.no_grad()
+    def __call__(self, x01: Tensor) -> Tensor:
+        x01 = x01.to(self.device, torch.float32)
+        if x01.shape[1] == 1:
+            x01 = x01.expand(-1, 3, -1, -1)                       # (B, 3, H, W)
+        elif x01.shape[1] != 3:
+            raise GanLabError(f"images must have 1 or 3 channels, got {x01.shape[1]}")
+        out = self.net(x01)[0]                                   # (B, dims, h, w)
+        if out.shape[2:] != (1, 1):
+            out = torch.nn.functional.adaptive_avg_pool2d(out, (1, 1))
+        return out.flatten(1)                                    # (B, dims)
+
+    def require_classifier(self) -> None:
+        """Raise unless the weights hold the real 1008-way classifier (needed for IS)."""
+        if not self.weights.has_classifier:
+            raise GanLabError(
+                f"the Inception Score needs the 1008-way classifier of the Inception network, but the "
+                f"weights at {self.weights.path} were {self.weights.source}. Get pytorch-fid's own file "
+                f"(online: delete that file and its .gan_lab.json and run again, or copy "
+                f"pt_inception-2015-12-05-6726825d.pth there). FID works with the current file")
+
+    def class_probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Softmax over the 1008 Inception classes from pool3 features (N, 2048) -> (N, 1008).
+
+        The logits are ``features @ fc.weight.T`` *without* the bias, as in the original
+        Inception Score code (Salimans et al., 2016), which multiplies pool3 by the weight matrix of
+        ``softmax/logits`` only.
+        """
+        self.require_classifier()
+        if self.dims != 2048:
+            raise GanLabError("the Inception Score needs the pool3 (2048-d) features")
+        if self._fc is None:
+            state = torch.load(self.weights.path, map_location="cpu", weights_only=True)
+            self._fc = state["fc.weight"].double().numpy()       # (1008, 2048)
+        logits = features.astype(np.float64) @ self._fc.T
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        return probs / probs.sum(axis=1, keepdims=True)
+
+
+# -- statistics and distances -------------------------------------------------------------------------
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (``np.cov``, rows are samples, ddof 1), as pytorch-fid computes them."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[0] < 2:
+        raise GanLabError(f"need at least 2 feature vectors for a covariance, got shape {features.shape}")
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """pytorch-fid's ``calculate_frechet_distance``, with its failure turned into advice."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    try:
+        return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+    except ValueError as exc:
+        raise GanLabError(f"the Fréchet distance is numerically unstable here ({exc}); use more samples "
+                          f"(well above the feature dimension, {np.atleast_1d(mu1).shape[0]})") from exc
+
+
+def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    r"""Inception Score from class probabilities p(y|x) of N images: mean and std over ``splits``.
+
+    .. math:: \mathrm{IS} = \exp\bigl(\mathbb{E}_x\, \mathrm{KL}(p(y \mid x) \,\Vert\, p(y))\bigr),
+
+    with :math:`p(y)` the mean of :math:`p(y \mid x)` within each split. The N rows are cut into
+    ``splits`` consecutive parts (``np.array_split``); the std is over the parts (ddof 0).
+    Bounds: 1 (every image gets the same distribution) to the number of classes.
+    """
+    from scipy.special import rel_entr
+
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[0] < splits:
+        raise GanLabError(f"the Inception Score needs at least {splits} images (one per split), got {probs.shape[0]}")
+    scores = []
+    for part in np.array_split(probs, splits):
+        p_y = part.mean(axis=0, keepdims=True)
+        kl = rel_entr(part, p_y).sum(axis=1).mean()            # E_x KL(p(y|x) || p(y))
+        scores.append(np.exp(kl))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+# -- feature extraction from the three sources --------------------------------------------------------
+@torch.no_grad()
+def generated_batches(model, n: int, batch_size: int = 50, seed: int = 0, use_ema: bool = True):
+    """Batches of ``model.generate`` output (B, C, H, W) in [-1, 1] on the model's device.
+
+    The latent codes come from a CPU generator seeded with ``seed`` (then moved to the device),
+    so the same seed gives the same images on any device, and the global RNG is left alone.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    for start in range(0, n, batch_size):
+        size = min(batch_size, n - start)
+        z = torch.randn(size, model.config.latent_dim, generator=generator).to(device)
+        yield model.generate(z, use_ema=use_ema)
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def generator_features(model, n: int, extractor, batch_size: int = 50, seed: int = 0,
+                       use_ema: bool = True, progress: bool = False) -> np.ndarray:
+    """Features (n, D) of ``n`` generated images, quantised to 8 bits like a saved PNG."""
+    chunks = []
+    batches = generated_batches(model, n, batch_size, seed, use_ema)
+    for x_fake in _progress(batches, -(-n // batch_size), "generated", progress):
+        chunks.append(extractor(quantize(x_fake)).double().cpu().numpy())
+    return np.concatenate(chunks)
+
+
+def image_features(images: Tensor, extractor, batch_size: int = 50, progress: bool = False) -> np.ndarray:
+    """Features (N, D) of uint8 images (N, C, H, W) (e.g. ``ImageData.images``)."""
+    if images.dtype != torch.uint8:
+        raise GanLabError(f"expected uint8 images, got {images.dtype}")
+    chunks = []
+    starts = range(0, images.shape[0], batch_size)
+    for start in _progress(starts, len(starts), "real", progress):
+        batch = torch.as_tensor(np.asarray(images[start:start + batch_size]))
+        chunks.append(extractor(uint8_to_unit(batch)).double().cpu().numpy())
+    return np.concatenate(chunks)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder`` (pytorch-fid's extensions, any letter case), sorted.
+
+    pytorch-fid's CLI globs lower-case extensions only; a folder with ``.PNG`` files is read here
+    but not by it.
+    """
+    from pytorch_fid.fid_score import IMAGE_EXTENSIONS
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GanLabError(f"{folder} is not a folder of images")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix[1:].lower() in IMAGE_EXTENSIONS)
+    if len(files) < 2:
+        raise GanLabError(f"{folder} holds {len(files)} image file(s) ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
+                          f"a Fréchet distance needs at least 2 (and thousands for a stable FID)")
+    return files
+
+
+def _read_rgb(path: Path) -> Tensor:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            array = np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise GanLabError(f"cannot read image {path} ({type(exc).__name__}); remove or replace the file") from exc
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)          # (3, H, W) uint8
+
+
+def folder_features(folder: str | os.PathLike, extractor, batch_size: int = 50,
+                    progress: bool = False) -> np.ndarray:
+    """Features of every image in ``folder``, read as RGB like pytorch-fid's loader does."""
+    files = list_images(folder)
+    chunks = []
+    starts = range(0, len(files), batch_size)
+    for start in _progress(starts, len(starts), Path(folder).name, progress):
+        images = [_read_rgb(p) for p in files[start:start + batch_size]]
+        # images of one size go through together; mixed sizes are run in runs of equal shape
+        run = [images[0]]
+        for img in images[1:] + [None]:
+            if img is not None and img.shape == run[0].shape:
+                run.append(img)
+                continue
+            chunks.append(extractor(uint8_to_unit(torch.stack(run))).double().cpu().numpy())
+            run = [img]
+    return np.concatenate(chunks)
+
+
+# -- reference (real) statistics ------------------------------------------------------------------------
+def reference_protocol(data: str, split: str, image_size: int, channels: int, n_real: int | None,
+                       extractor, subset_seed: int = 0, dataset_size: int | None = None) -> dict:
+    """What identifies a set of real-data statistics (the cache key)."""
+    data_id = str(data)
+    path = Path(data_id).expanduser()
+    if path.exists():
+        data_id = str(path.resolve())
+        split = "all (a folder or file has no splits)"
+    return {
+        "reference": {"data": data_id, "split": split, "size": [channels, image_size, image_size],
+                      "subset": f"first n_real of a permutation seeded {subset_seed}",
+                      "dataset_size": dataset_size,
+                      "modified": int(path.stat().st_mtime) if path.exists() else None},
+        "n_real": n_real,
+        "feature_network_id": extractor.id,
+        "feature_network": extractor.description,
+        "weights": extractor.weights_source,
+        "resize": extractor.resize,
+    }
+
+
+def load_reference(data: str, split: str, image_size: int, channels: int, root=None):
+    """The real images, at the generator's resolution and channels (``gan_lab.data.load_data``)."""
+    from gan_lab.data import load_data
+
+    return load_data(data, image_size=image_size, channels=channels, split=split, root=root)
+
+
+def real_statistics(data: str, extractor, image_size: int, channels: int, n_real: int | None = None,
+                    split: str = "test", root=None, batch_size: int = 50, subset_seed: int = 0,
+                    cache: bool = True, progress: bool = False, images=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(mu, sigma, protocol)`` of real images; read from the cache when the protocol matches.
+
+    The images are ``n_real`` drawn without replacement from the split (the first ``n_real`` of a
+    permutation seeded ``subset_seed``), or the whole split when ``n_real`` is None or larger.
+    ``images`` (uint8 (N, C, H, W)) skips loading the dataset.
+    """
+    if images is None:
+        images = load_reference(data, split, image_size, channels, root).images
+    total = int(images.shape[0])
+    n_used = total if n_real is None else min(int(n_real), total)
+    protocol = reference_protocol(data, split, image_size, channels, n_used, extractor, subset_seed, total)
+    cached = store.load_stats(protocol) if cache else None
+    if cached is not None:
+        return cached[0], cached[1], protocol
+    if n_used < total:
+        order = torch.randperm(total, generator=torch.Generator().manual_seed(subset_seed))[:n_used]
+        subset = torch.as_tensor(np.asarray(images))[order.sort().values]
+    else:
+        subset = torch.as_tensor(np.asarray(images))
+    if tuple(subset.shape[1:]) != (channels, image_size, image_size):
+        raise GanLabError(f"real images of {data} have shape {tuple(subset.shape[1:])}, the generator makes "
+                          f"{(channels, image_size, image_size)}")
+    mu, sigma = feature_statistics(image_features(subset, extractor, batch_size, progress))
+    if cache:
+        store.save_stats(protocol, mu, sigma)
+    return mu, sigma, protocol
+
+
+def generator_protocol(model, n: int, seed: int, use_ema: bool) -> dict:
+    return {"n_fake": n, "seed": seed, "use_ema": bool(use_ema and getattr(model, "G_ema", None) is not None),
+            "quantize": "8-bit, as a saved PNG (torchvision save_image rounding)",
+            "family": getattr(model, "family", type(model).__name__)}
+
+
+# -- FID between two folders (or .npz statistics) ------------------------------------------------------------
+def _path_statistics(path: str, extractor, batch_size: int, progress: bool):
+    if str(path).endswith(".npz"):
+        try:
+            with np.load(path) as f:
+                return f["mu"][:], f["sigma"][:], None
+        except (OSError, KeyError, ValueError) as exc:
+            raise GanLabError(f"{path} is not a statistics file with 'mu' and 'sigma' ({exc})") from exc
+    features = folder_features(path, extractor, batch_size, progress)
+    mu, sigma = feature_statistics(features)
+    return mu, sigma, features.shape[0]
+
+
+def fid_folders(path_a: str, path_b: str, device="cpu", batch_size: int = 50, progress: bool = False,
+                extractor: InceptionFeatures | None = None, dims: int = 2048) -> dict:
+    """FID between two image folders (or pytorch-fid ``.npz`` statistics files), with its protocol.
+
+    Gives the value of ``python -m pytorch_fid PATH_A PATH_B`` on the same weights (up to float
+    summation order): same network, same RGB reading, same statistics, same distance.
+    """
+    for path in (path_a, path_b):
+        if not Path(path).exists():
+            raise GanLabError(f"{path} does not exist; give two image folders (or .npz statistics files)")
+    extractor = extractor or InceptionFeatures(device, dims=dims)
+    mu_a, sigma_a, n_a = _path_statistics(path_a, extractor, batch_size, progress)
+    mu_b, sigma_b, n_b = _path_statistics(path_b, extractor, batch_size, progress)
+    if mu_a.shape != mu_b.shape:
+        raise GanLabError(f"{path_a} and {path_b} hold statistics of different dimension")
+    return {
+        "metric": "fid" if extractor.dims == 2048 else f"fd-inception-{extractor.dims}",
+        "label": "FID" if extractor.dims == 2048 else f"FD (Inception {extractor.dims}-d features) - not FID",
+        "value": frechet_distance(mu_a, sigma_a, mu_b, sigma_b),
+        "protocol": {"a": str(path_a), "b": str(path_b), "n_a": n_a, "n_b": n_b,
+                     "feature_network": extractor.description, "weights": extractor.weights_source,
+                     "resize": extractor.resize, "read": "PIL convert('RGB'), 8-bit"},
+    }
+
+
+__all__ = [
+    "InceptionFeatures", "feature_statistics", "fid_folders", "folder_features", "frechet_distance",
+    "generated_batches", "generator_features", "image_features", "inception_score", "list_images",
+    "quantize", "real_statistics",
+]
+
