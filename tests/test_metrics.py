@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -241,6 +240,16 @@ def test_near_zero_share_and_summary(tmp_path):
         stability.stability_summary(tmp_path / "nowhere")
 
 
+def test_samples_near_spikes(tmp_path):
+    (tmp_path / "samples").mkdir()
+    for step in (100, 200, 300):
+        (tmp_path / "samples" / f"step_{step:06d}.png").write_bytes(b"")
+    found = stability.samples_near(tmp_path, [120, 150, 290, 1000])
+    assert {k: v.name for k, v in found.items()} == {
+        120: "step_000100.png", 150: "step_000200.png", 290: "step_000300.png", 1000: "step_000300.png"}
+    assert stability.samples_near(tmp_path / "none", [1]) == {}
+
+
 # -- classifier distance (random, untrained classifier: fast) ---------------------------------------------
 def random_classifier(tmp_cache: Path | None = None, dataset="fashion-mnist"):
     from gan_lab import classifier as clf
@@ -286,6 +295,21 @@ def test_classifier_frechet_distance_protocol_and_label(cache, fashion_small):
     assert frechet.frechet_distance(*a, *b) < score["value"] / 3
     with pytest.raises(GanLabError, match="fashion-mnist, mnist only"):
         clf.classifier_frechet_distance(model, "celeba", n=10, classifier=trained)
+
+
+def test_classifier_tracker_during_training(cache, tmp_path, fashion_small):
+    from gan_lab.classifier import ClassifierFDTracker
+    from gan_lab.train import TrainConfig, train
+
+    random_classifier(cache)
+    model = tiny_model(image_size=28)
+    tracker = ClassifierFDTracker(every=3, n=64, n_real=500)
+    config = TrainConfig.fast(steps=6, out=str(tmp_path / "run"), device="cpu", sample_every=0, checkpoint_every=0)
+    train(model, fashion_small, config, callbacks=[tracker])
+    assert tracker.steps == [3, 6] and all(v > 0 for v in tracker.values)
+    entries = store.read_metrics(tmp_path / "run")
+    assert sorted(e["protocol"]["step"] for e in entries.values()) == [3, 6]
+    assert all(e["metric"] == "fd-classifier" for e in entries.values())
 
 
 # -- command line ------------------------------------------------------------------------------------------

@@ -10,22 +10,22 @@ distance, and training-stability measures from a run's history.
 
 Importing this package is light: pytorch-fid and scipy are imported when first used.
 """
-from gan_lab.classifier import classifier_frechet_distance
+from gan_lab.classifier import ClassifierFDTracker, classifier_frechet_distance
 from gan_lab.metrics.cli import register_cli
 from gan_lab.metrics.evaluate import METRICS, evaluate, format_score
 from gan_lab.metrics.frechet import (InceptionFeatures, feature_statistics, fid_folders, frechet_distance,
                                      generator_features, image_features, inception_score, quantize,
                                      real_statistics)
 from gan_lab.metrics.stability import (find_spikes, loss_volatility, near_zero_share, rolling_std,
-                                       stability_summary)
+                                       samples_near, stability_summary)
 from gan_lab.metrics.store import cache_dir, read_metrics, save_scores
 from gan_lab.metrics.weights import ensure_inception_weights
 
 
 __all__ = [
-    "METRICS", "InceptionFeatures", "cache_dir", "classifier_frechet_distance", "ensure_inception_weights",
+    "METRICS", "ClassifierFDTracker", "InceptionFeatures", "cache_dir", "classifier_frechet_distance", "ensure_inception_weights",
     "evaluate", "feature_statistics", "fid_folders", "find_spikes", "format_score", "frechet_distance",
     "generator_features", "image_features", "inception_score", "loss_volatility", "near_zero_share",
-    "quantize", "read_metrics", "real_statistics", "register_cli", "rolling_std", "save_scores",
+    "quantize", "read_metrics", "real_statistics", "register_cli", "rolling_std", "samples_near", "save_scores",
     "stability_summary",
 ]

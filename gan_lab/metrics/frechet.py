@@ -198,7 +198,7 @@ def generator_features(model, n: int, extractor, batch_size: int = 50, seed: int
     chunks = []
     batches = generated_batches(model, n, batch_size, seed, use_ema)
     for x_fake in _progress(batches, -(-n // batch_size), "generated", progress):
-        chunks.append(extractor(quantize(x_fake)).double().cpu().numpy())
+        chunks.append(extractor(quantize(x_fake)).cpu().double().numpy())
     return np.concatenate(chunks)
 
 
@@ -210,7 +210,7 @@ def image_features(images: Tensor, extractor, batch_size: int = 50, progress: bo
     starts = range(0, images.shape[0], batch_size)
     for start in _progress(starts, len(starts), "real", progress):
         batch = torch.as_tensor(np.asarray(images[start:start + batch_size]))
-        chunks.append(extractor(uint8_to_unit(batch)).double().cpu().numpy())
+        chunks.append(extractor(uint8_to_unit(batch)).cpu().double().numpy())
     return np.concatenate(chunks)
 
 
@@ -257,7 +257,7 @@ def folder_features(folder: str | os.PathLike, extractor, batch_size: int = 50,
             if img is not None and img.shape == run[0].shape:
                 run.append(img)
                 continue
-            chunks.append(extractor(uint8_to_unit(torch.stack(run))).double().cpu().numpy())
+            chunks.append(extractor(uint8_to_unit(torch.stack(run))).cpu().double().numpy())
             run = [img]
     return np.concatenate(chunks)
 

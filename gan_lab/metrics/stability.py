@@ -152,3 +152,28 @@ def stability_summary(history, window: int = 50, spike_threshold: float = 5.0, d
         "params": {"window": window, "spike_threshold": spike_threshold, "d_zero_threshold": d_zero_threshold,
                    "g_key": g_key, "d_key": d_key},
     }
+
+
+def samples_near(run_dir, steps) -> dict[int, Path]:
+    """For each step, the run's sample grid ``samples/step_XXXXXX.png`` nearest to it.
+
+    Grids are saved every ``sample_every`` steps, so a spike usually falls between two; the nearest
+    grid (the later one on a tie) is the closest look at what G made then. Steps with no grid at all
+    are left out.
+    """
+    folder = Path(run_dir) / "samples"
+    saved = {}
+    for path in folder.glob("step_*.png"):
+        try:
+            saved[int(path.stem.split("_", 1)[1])] = path
+        except ValueError:
+            continue
+    if not saved:
+        return {}
+    grid_steps = np.array(sorted(saved))
+    out = {}
+    for step in steps:
+        distance = np.abs(grid_steps - int(step))
+        best = grid_steps[distance == distance.min()].max()
+        out[int(step)] = saved[int(best)]
+    return out
