@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Build the GAN Lab book (Jupyter Book 1.x) and print where the HTML is.
+#
+#   bash scripts/build_book.sh              # real experiments: the first build trains for a while
+#   GAN_LAB_FAST=1 bash scripts/build_book.sh   # every chapter in minutes (same code, smaller runs)
+#   bash scripts/build_book.sh assets       # only fetch/copy the page assets into _vendor/
+#
+# The two modes keep separate execution caches and outputs (_build/html and _build/fast/_build/html),
+# so a fast build never serves its numbers as the real ones. A failing notebook fails the build (-W).
+# The JavaScript the pages need (MathJax, RequireJS, the ipywidgets embed manager) comes from npm
+# (package-lock.json) and is served from the book itself: the HTML works offline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if ! "$PY" -c "import jupyter_book, sphinx_exercise, gan_lab" 2>/dev/null; then
+  echo "== installing the book's Python dependencies"
+  "$PY" -m pip install --quiet --disable-pip-version-check -e ".[book,test]" "sphinx-exercise==1.2.1"
+fi
+
+echo "== page assets (npm)"
+if ! command -v npm >/dev/null; then
+  echo "npm is needed to fetch the book's JavaScript: apt-get install npm (or install Node.js)" >&2
+  exit 2
+fi
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+rm -rf _vendor
+mkdir -p _vendor/html-manager _vendor/mathjax/output/chtml/fonts _vendor/mathjax/input/tex
+cp node_modules/requirejs/require.js _vendor/require.min.js
+hm=node_modules/@jupyter-widgets/html-manager/dist
+cp "$hm/embed-amd.js" _vendor/html-manager/
+# the widget CSS refers to its icon fonts by file name, next to embed-amd.js
+find "$hm" -maxdepth 1 -type f \( -name '*.woff' -o -name '*.woff2' -o -name '*.ttf' -o -name '*.eot' -o -name '*.svg' \) \
+  -exec cp {} _vendor/html-manager/ \;
+mj=node_modules/mathjax/es5
+cp "$mj/tex-chtml.js" _vendor/mathjax/
+cp -r "$mj/output/chtml/fonts/woff-v2" _vendor/mathjax/output/chtml/fonts/
+cp -r "$mj/input/tex/extensions" _vendor/mathjax/input/tex/
+cp -r "$mj/ui" "$mj/a11y" _vendor/mathjax/
+if [ "${1:-}" = "assets" ]; then
+  echo "page assets are in $(pwd)/_vendor"
+  exit 0
+fi
+
+if [ "${GAN_LAB_FAST:-}" = "1" ]; then
+  out=_build/fast
+  echo "== building the book in FAST mode (GAN_LAB_FAST=1) into $out"
+  jupyter-book build . --path-output "$out" -W --keep-going
+  html="$out/_build/html"
+else
+  echo "== building the book (real experiments; the first build trains for a while)"
+  jupyter-book build . -W --keep-going
+  html=_build/html
+fi
+echo
+echo "The book is at: $(pwd)/$html/index.html"
