@@ -383,3 +383,26 @@ def test_cli_main_exit_code_for_wrong_family(tmp_path):
     atomic_save({"format_version": 1, "family": "dcgan", "state": {}}, tmp_path / "d.pt")
     code = cli.main(["singan", "sample", "--checkpoint", str(tmp_path / "d.pt"), "--out", str(tmp_path / "o.png")])
     assert code == 2
+
+
+def test_cli_resume_finishes_a_partly_trained_pyramid(tmp_path):
+    torch.set_num_threads(1)
+    img = ((_image(30, 45)[0].permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "img.png")
+    run = tmp_path / "run"
+    with pytest.raises(GanLabError, match="--resume"):
+        _run(["singan", "train", "--image", str(tmp_path / "img.png"), "--out", str(run), "--fast", "--resume"])
+    # an interrupted run: the checkpoint written after scale 0 only
+    model = S.SinGAN.from_image(_image(30, 45), S.Config.tiny())
+    model, history = S.train_singan(None, S.Config.tiny(), device="cpu", model=model, progress=False)
+    scale0 = {k: v.clone() for k, v in model.generators[0].state_dict().items()}
+    model.scales_trained.fill_(1)
+    S.save_singan(model, run / "singan.pt", [r for r in history if r["scale"] == 0])
+    assert _run(["singan", "train", "--image", str(tmp_path / "img.png"), "--out", str(run), "--fast",
+                 "--resume", "--quiet", "--device", "cpu"]) == 0
+    done, payload = S.load_singan(run / "singan.pt")
+    assert int(done.scales_trained) == 3
+    # scale 0 is not retrained; the history keeps its rows and adds those of scales 1 and 2
+    assert [r["scale"] for r in payload["history"] if "seconds" in r] == [0, 1, 2]
+    for k, v in done.generators[0].state_dict().items():
+        assert torch.equal(v, scale0[k])

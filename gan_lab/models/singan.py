@@ -681,13 +681,16 @@ def save_images(x: Tensor, path: str | Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 def train_singan(image, config: Config, device: str | torch.device = "auto", seed: int = 0,
                  checkpoint: str | Path | None = None, model: SinGAN | None = None,
-                 progress: bool = True, log_every: int = 10) -> tuple[SinGAN, list[dict]]:
+                 progress: bool = True, log_every: int = 10,
+                 history: list[dict] | None = None) -> tuple[SinGAN, list[dict]]:
     """Train every scale coarse to fine; return the pyramid and its history.
 
     Each iteration of scale ``n`` is ``config.n_critic`` calls of :meth:`ScaleModel.d_step` and
     ``config.g_steps`` calls of :meth:`ScaleModel.g_step`. ``checkpoint`` (optional) is rewritten
     atomically after every finished scale, so an interrupted run loses at most one scale; pass a
-    partly trained ``model`` to continue it. History rows: scale, step, every loss part, seconds.
+    partly trained ``model`` to continue it (with its earlier ``history``, which the returned and
+    saved history then extends). History rows: scale, step, every loss part; one row per finished
+    scale with its training ``seconds``.
     """
     device = pick_device(device) if not isinstance(device, torch.device) else device
     seed_everything(seed)
@@ -696,7 +699,7 @@ def train_singan(image, config: Config, device: str | torch.device = "auto", see
     config = model.config
     model.to(device)
     reals = model.reals()
-    history: list[dict] = []
+    history = list(history or [])
     timer = Stopwatch(device=device)
     for n in range(int(model.scales_trained), model.num_scales):
         G, D = model.generators[n], model.discriminators[n]
@@ -837,12 +840,12 @@ def _cmd_train(args) -> int:
     config = config_from_args(args)
     out = Path(args.out)
     ckpt = out / "singan.pt"
-    model = None
+    model, history = None, []
     if args.resume:
         if not ckpt.is_file():
             raise GanLabError(f"--resume: {ckpt} does not exist; run without --resume to start")
-        model, _ = load_singan(ckpt, device="cpu")
-        config = model.config
+        model, payload = load_singan(ckpt, device="cpu")
+        config, history = model.config, payload.get("history", [])
     image = read_image(args.image) if model is None else None
     out.mkdir(parents=True, exist_ok=True)
     if model is None and ckpt.exists() and not args.overwrite:
@@ -850,7 +853,7 @@ def _cmd_train(args) -> int:
                           f"or another --out")
     t0 = time.perf_counter()
     model, history = train_singan(image, config, device=args.device, seed=args.seed, checkpoint=ckpt,
-                                  model=model, progress=not args.quiet)
+                                  model=model, progress=not args.quiet, history=history)
     seconds = time.perf_counter() - t0
     (out / "config.json").write_text(json.dumps(
         {"family": FAMILY, "model_config": config.to_dict(), "image": str(args.image),
