@@ -29,6 +29,7 @@ fi
 rm -rf _vendor
 mkdir -p _vendor/html-manager _vendor/mathjax/output/chtml/fonts _vendor/mathjax/input/tex
 cp node_modules/requirejs/require.js _vendor/require.min.js
+cp book/_assets/widgets-config.js _vendor/
 hm=node_modules/@jupyter-widgets/html-manager/dist
 cp "$hm/embed-amd.js" _vendor/html-manager/
 # the widget CSS refers to its icon fonts by file name, next to embed-amd.js
