@@ -174,12 +174,15 @@ def density_1d(grid, p_data, p_g=None, d=None, d_star=None, title: str | None = 
 
 
 def density_1d_animation(grid, p_data, frames: Sequence[dict], interval: int = 250,
-                         figsize=(6, 3.5)) -> str:
+                         figsize=(6, 3.5), ymax: float | None = None) -> str:
     """Training of a 1-D GAN behind a slider: each frame is a dict with ``step``, ``p_g`` and ``d``
-    (both on ``grid``), e.g. snapshots taken during a real run."""
+    (both on ``grid``), e.g. snapshots taken during a real run. ``ymax`` fixes the density axis
+    (default: the highest density of any frame), e.g. to keep a very peaked first frame from
+    flattening all the others."""
     if len(frames) == 0:
         raise ValueError("density_1d_animation needs at least one frame")
-    ymax = 1.1 * max(np.max(p_data), max(np.max(f["p_g"]) for f in frames))
+    if ymax is None:
+        ymax = 1.1 * max(np.max(p_data), max(np.max(f["p_g"]) for f in frames))
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     density_1d(grid, p_data, frames[0]["p_g"], frames[0]["d"], ax=ax)
     ax.set_ylim(0, ymax)
@@ -275,12 +278,12 @@ _ICONS = [
     ('<i class="fa fa-play fa-flip-horizontal"></i>', "&#9664;"),   # play backwards
     ('<i class="fa fa-minus"></i>', "&minus;"),
     ('<i class="fa fa-plus"></i>', "+"),
-    ('<i class="fa fa-fast-backward"></i>', "&#9198;"),
+    ('<i class="fa fa-fast-backward"></i>', "|&#9664;"),
     ('<i class="fa fa-step-backward"></i>', "&#9665;"),
     ('<i class="fa fa-pause"></i>', "&#10074;&#10074;"),
     ('<i class="fa fa-play"></i>', "&#9654;"),
     ('<i class="fa fa-step-forward"></i>', "&#9655;"),
-    ('<i class="fa fa-fast-forward"></i>', "&#9197;"),
+    ('<i class="fa fa-fast-forward"></i>', "&#9654;|"),
 ]
 
 

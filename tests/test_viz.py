@@ -63,6 +63,7 @@ def test_animations_are_self_contained_html():
     x = np.linspace(0, 1, 30)
     frames = [{"step": s, "p_g": np.full(30, s / 10), "d": np.full(30, 0.5)} for s in range(3)]
     html = viz.density_1d_animation(x, np.ones(30), frames)
+    assert "&#9654;|" in html and "|&#9664;" in html      # first/last-frame buttons as plain text
     assert html.count("data:image/png;base64") == 3
     assert 'type="range"' in html
     assert not re.search(r'(src|href)="https?://', html), "the player must not load anything from the web"
