@@ -163,6 +163,34 @@ def test_folder_reading_mixed_sizes_and_bad_files(tmp_path):
         frechet.list_images(empty)
 
 
+def test_evaluate_fid_path_against_an_image_folder(cache, tmp_path):
+    """The FID code path of evaluate() with a stand-in feature network (the real one is slow)."""
+    from PIL import Image
+
+    from gan_lab.metrics import evaluate
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(folder / f"{i}.png")
+    model = tiny_model(image_size=16)
+    (score,) = evaluate(model, ["fid"], n=40, data=str(folder), extractor=MeanPool(), step=5)
+    p = score["protocol"]
+    assert score["metric"] == "fid" and score["value"] > 0
+    assert p["n_fake"] == 40 and p["n_real"] == 30 and p["step"] == 5 and p["seed"] == 0
+    assert p["reference"]["data"] == str(folder.resolve()) and p["reference"]["split"].startswith("all")
+    assert p["reference"]["size"] == [1, 16, 16]
+    # by hand: the stand-in features of the generated and the real images, pytorch-fid's distance
+    fake = frechet.generator_features(model, 40, MeanPool(), seed=0)
+    from gan_lab.data import load_data
+    real = frechet.image_features(load_data(str(folder), image_size=16, channels=1).images, MeanPool())
+    expected = frechet.frechet_distance(*frechet.feature_statistics(fake), *frechet.feature_statistics(real))
+    assert score["value"] == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(GanLabError, match="reference data"):
+        evaluate(model, ["fid"], n=10, extractor=MeanPool())
+
+
 # -- weights: the fallback chain --------------------------------------------------------------------------
 def test_no_weights_anywhere_is_one_error_naming_both_ways(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

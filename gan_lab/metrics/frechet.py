@@ -268,14 +268,15 @@ def reference_protocol(data: str, split: str, image_size: int, channels: int, n_
     """What identifies a set of real-data statistics (the cache key)."""
     data_id = str(data)
     path = Path(data_id).expanduser()
-    if path.exists():
+    is_path = data_id.strip().lower() not in ("fashion-mnist", "mnist", "celeba") and path.exists()
+    if is_path:
         data_id = str(path.resolve())
         split = "all (a folder or file has no splits)"
     return {
         "reference": {"data": data_id, "split": split, "size": [channels, image_size, image_size],
                       "subset": f"first n_real of a permutation seeded {subset_seed}",
                       "dataset_size": dataset_size,
-                      "modified": int(path.stat().st_mtime) if path.exists() else None},
+                      "modified": int(path.stat().st_mtime) if is_path else None},
         "n_real": n_real,
         "feature_network_id": extractor.id,
         "feature_network": extractor.description,
