@@ -75,7 +75,7 @@ def cmd_eval(args) -> int:
         raise GanLabError(f"{checkpoint} does not say what data it was trained on; pass --data")
     scores = evaluate(model, metrics, n=args.n, data=data, n_real=args.n_real, split=args.split, seed=args.seed,
                       batch_size=args.batch_size, use_ema=not args.no_ema, root=args.data_root,
-                      cache=not args.no_cache, step=payload.get("step"), checkpoint=str(checkpoint),
+                      cache=not args.no_cache, step=payload.get("step"), checkpoint=str(checkpoint.resolve()),
                       progress=not args.no_progress)
     path = save_scores(out, scores)
     print(f"{payload['family']} at step {payload.get('step')} vs {data} ({args.split}):")
