@@ -110,6 +110,9 @@ def build_from_payload(payload: dict, overrides: dict | None = None):
     """A fresh model of the checkpoint's family and config (weights not loaded)."""
     from gan_lab.models import get_family
 
+    if payload.get("family") == "singan":
+        raise GanLabError("this is a SinGAN checkpoint (one pyramid per image): use "
+                          "`gan-lab singan sample --checkpoint FILE` (or paint/harmonize/edit)")
     family = get_family(payload["family"])
     values = dict(payload["model_config"])
     values.update(overrides or {})

@@ -15,7 +15,7 @@ PY=${PYTHON:-python3}
 
 if ! "$PY" -c "import jupyter_book, sphinx_exercise, gan_lab" 2>/dev/null; then
   echo "== installing the book's Python dependencies"
-  "$PY" -m pip install --quiet --disable-pip-version-check -e ".[book,test]" "sphinx-exercise==1.2.1"
+  "$PY" -m pip install --quiet --disable-pip-version-check -e ".[book,test]"
 fi
 
 echo "== page assets (npm)"

