@@ -1,37 +1,28 @@
 """``gan-lab eval`` and ``gan-lab fid``."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from gan_lab.utils import GanLabError
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def register_cli(subparsers) -> None:
+    from gan_lab.cli import positive_int
+
     e = subparsers.add_parser(
         "eval", help="score a checkpoint: FID, Inception Score, classifier-feature distance",
         description="Generate images from a checkpoint's generator (in memory, in batches) and score them. "
                     "Scores are added to the run directory's metrics.json with their protocol.")
     e.add_argument("--checkpoint", required=True, help="a .pt file written by gan-lab train")
     e.add_argument("--metrics", default="fid", help="comma-separated: fid, is, fd-classifier (default: fid)")
-    e.add_argument("--n", type=_positive_int, default=1000, help="generated images (default 1000)")
-    e.add_argument("--n-real", type=_positive_int, default=None,
+    e.add_argument("--n", type=positive_int, default=1000, help="generated images (default 1000)")
+    e.add_argument("--n-real", type=positive_int, default=None,
                    help="real images for FID (default: --n); fd-classifier uses the whole split by default")
     e.add_argument("--data", default=None, help="reference data (default: what the run trained on)")
     e.add_argument("--data-root", default=None, help="where the reference data lives")
     e.add_argument("--split", default="test", help="reference split (default: test)")
     e.add_argument("--seed", type=int, default=0, help="seed of the latent codes (default 0)")
-    e.add_argument("--batch-size", type=_positive_int, default=50)
+    e.add_argument("--batch-size", type=positive_int, default=50)
     e.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
     e.add_argument("--no-ema", action="store_true", help="score G even if the run kept an EMA copy")
     e.add_argument("--no-cache", action="store_true", help="recompute the real-data statistics")
@@ -44,7 +35,7 @@ def register_cli(subparsers) -> None:
         description="FID between two folders of images (or pytorch-fid .npz statistics files), with "
                     "pytorch-fid's Inception network and distance.")
     f.add_argument("paths", nargs=2, metavar="DIR", help="two image folders (or .npz files with mu, sigma)")
-    f.add_argument("--batch-size", type=_positive_int, default=50)
+    f.add_argument("--batch-size", type=positive_int, default=50)
     f.add_argument("--device", default="auto")
     f.add_argument("--dims", type=int, default=2048, choices=(64, 192, 768, 2048),
                    help="Inception features (as pytorch-fid's --dims); only 2048 gives the FID")

@@ -54,10 +54,13 @@ class BaseConfig:
         if isinstance(self.betas, list):
             object.__setattr__(self, "betas", tuple(self.betas))
 
+    #: the fields :meth:`tiny` sets; each family names its own small nets here
+    TINY: ClassVar[dict] = {}
+
     @classmethod
     def tiny(cls, **overrides) -> "BaseConfig":
-        """A preset small enough for unit tests and notebook smoke runs on a CPU."""
-        return cls(**overrides)
+        """A preset small enough for unit tests and notebook smoke runs on a CPU (``TINY`` + overrides)."""
+        return cls(**{**cls.TINY, **overrides})
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -107,11 +108,7 @@ class Config(BCEConfig):
         values.update(overrides)
         return cls(**values)
 
-    @classmethod
-    def tiny(cls, **overrides) -> "Config":
-        values = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)
-        values.update(overrides)
-        return cls(**values)
+    TINY: ClassVar[dict] = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)
 
 
 def init_weights(module: nn.Module) -> None:

@@ -45,6 +45,7 @@ Choices the source leaves open, and ours:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -92,11 +93,7 @@ class Config(BaseConfig):
     def uses_noisy_code(self) -> bool:
         return self.denoise or self.augment_d
 
-    @classmethod
-    def tiny(cls, **overrides) -> "Config":
-        values = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, nef=8)
-        values.update(overrides)
-        return cls(**values)
+    TINY: ClassVar[dict] = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, nef=8)
 
 
 class Model(GANModel):

@@ -32,6 +32,7 @@ Choices the paper leaves open, and ours:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -73,11 +74,7 @@ class Config(BaseConfig):
             raise ValueError(f"hist_weight must be >= 0, got {self.hist_weight}")
         _check_layer(self)
 
-    @classmethod
-    def tiny(cls, **overrides) -> "Config":
-        values = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, minibatch_kernels=8, minibatch_dim=3)
-        values.update(overrides)
-        return cls(**values)
+    TINY: ClassVar[dict] = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, minibatch_kernels=8, minibatch_dim=3)
 
 
 def _check_layer(config) -> None:

@@ -15,6 +15,7 @@ flattened pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -41,11 +42,7 @@ class Config(BCEConfig):
         if not 0.0 <= self.d_dropout < 1.0:
             raise ValueError(f"d_dropout must be in [0, 1), got {self.d_dropout}")
 
-    @classmethod
-    def tiny(cls, **overrides) -> "Config":
-        values = dict(latent_dim=16, g_hidden=(32, 64), d_hidden=(64, 32))
-        values.update(overrides)
-        return cls(**values)
+    TINY: ClassVar[dict] = dict(latent_dim=16, g_hidden=(32, 64), d_hidden=(64, 32))
 
 
 class Generator(nn.Module):

@@ -27,6 +27,7 @@ Choices the papers leave open, and ours:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -80,11 +81,7 @@ class Config(BaseConfig):
         values.update(overrides)
         return cls(**values)
 
-    @classmethod
-    def tiny(cls, **overrides) -> "Config":
-        values = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)
-        values.update(overrides)
-        return cls(**values)
+    TINY: ClassVar[dict] = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)
 
 
 def config_for(name: str, preset: str | None = None, fast: bool = False, **overrides) -> Config:
@@ -93,11 +90,9 @@ def config_for(name: str, preset: str | None = None, fast: bool = False, **overr
         raise ValueError(f"wgan_gp builds 'wgan-gp' and 'wgan-clip', not {name!r}")
     if preset not in (None, "tiny", "clip"):
         raise ValueError(f"{name} has no preset {preset!r} (choose tiny or clip)")
-    values = dict(mode="clip", lr_g=5e-5, lr_d=5e-5, critic_norm="batch") if name == "wgan-clip" else {}
-    if fast or preset == "tiny":
-        values.update(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)
+    values = dict(Config.TINY) if fast or preset == "tiny" else {}
     values.update(overrides)
-    return Config(**values)
+    return Config.clip(**values) if name == "wgan-clip" else Config(**values)
 
 
 def clip_weights_(module: torch.nn.Module, c: float) -> None:
