@@ -75,12 +75,19 @@ def describe(path: Path) -> InceptionWeights:
     return InceptionWeights(path, source, classifier)
 
 
-def ensure_inception_weights(allow_download: bool = True, allow_offline_build: bool = True) -> InceptionWeights:
-    """Make pytorch-fid's weights file exist (see the module docstring for the order tried)."""
+def ensure_inception_weights(allow_download: bool | None = None, allow_offline_build: bool = True) -> InceptionWeights:
+    """Make pytorch-fid's weights file exist (see the module docstring for the order tried).
+
+    ``allow_download=None`` downloads unless ``GAN_LAB_OFFLINE=1`` (then only the offline build is tried).
+    """
+    from gan_lab.data import downloads_allowed
+
     path = weights_path()
     if path.is_file():
         return describe(path)
-    errors = []
+    if allow_download is None:
+        allow_download = downloads_allowed()
+    errors = [] if allow_download else ["downloads are off (GAN_LAB_OFFLINE=1)"]
     if allow_download:
         try:
             _download(path)
