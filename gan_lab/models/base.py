@@ -76,6 +76,21 @@ class BaseConfig:
         return cls(**values)
 
 
+def d_stats(loss_d: Tensor, d_real: Tensor, d_fake: Tensor, **extra_logits: Tensor) -> dict:
+    """The history row of a logit discriminator's step: its loss, mean D(x), mean D(G(z)), accuracy.
+
+    ``extra_logits`` (e.g. ``d_rec=...``) are logged as mean probabilities under their own names.
+    """
+    from gan_lab import losses
+
+    row = {"loss_d": loss_d.detach(),
+           "d_real": torch.sigmoid(d_real.detach().float()).mean(),
+           "d_fake": torch.sigmoid(d_fake.detach().float()).mean()}
+    row.update({name: torch.sigmoid(v.detach().float()).mean() for name, v in extra_logits.items()})
+    row["d_acc"] = losses.d_accuracy(d_real.detach(), d_fake.detach())
+    return row
+
+
 @contextmanager
 def frozen(*modules: nn.Module):
     """Turn off ``requires_grad`` of the modules' parameters for the block.
@@ -222,12 +237,7 @@ class BCEGAN(GANModel):
             loss = losses.d_loss_minimax(d_real.float(), d_fake.float(), self.config.real_label)
         self.optimize("D", loss)
         self._last_fake = x_fake
-        return {
-            "loss_d": loss.detach(),
-            "d_real": torch.sigmoid(d_real.detach().float()).mean(),
-            "d_fake": torch.sigmoid(d_fake.detach().float()).mean(),
-            "d_acc": losses.d_accuracy(d_real.detach(), d_fake.detach()),
-        }
+        return d_stats(loss, d_real, d_fake)
 
     def g_step(self, x_real: Tensor) -> dict:
         from gan_lab import losses

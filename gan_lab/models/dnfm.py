@@ -51,7 +51,7 @@ import torch
 
 from gan_lab import losses
 from gan_lab.checkpoint import unwrap
-from gan_lab.models.base import BaseConfig, GANModel, frozen
+from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
 from gan_lab.models.improved import _check_layer
 from gan_lab.nn import ConvDiscriminator, ConvEncoder, build_generator, check_image_size
 
@@ -137,13 +137,7 @@ class Model(GANModel):
                 d_noisy = d_fake
                 loss = losses.d_loss_minimax(d_real, d_fake, c.real_label)
         self.optimize("D", loss)
-        return {
-            "loss_d": loss.detach(),
-            "d_real": torch.sigmoid(d_real.detach()).mean(),
-            "d_fake": torch.sigmoid(d_fake.detach()).mean(),
-            "d_noisy": torch.sigmoid(d_noisy.detach()).mean(),
-            "d_acc": losses.d_accuracy(d_real.detach(), d_fake.detach()),
-        }
+        return d_stats(loss, d_real, d_fake, d_noisy=d_noisy)
 
     def g_step(self, x_real: Tensor) -> dict:
         c = self.config

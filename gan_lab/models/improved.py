@@ -38,7 +38,7 @@ import torch
 
 from gan_lab import losses
 from gan_lab.checkpoint import unwrap
-from gan_lab.models.base import BaseConfig, GANModel, frozen
+from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
 from gan_lab.nn import ConvDiscriminator, HistoricalAverage, build_generator, check_image_size
 
 Tensor = torch.Tensor
@@ -115,13 +115,7 @@ class Model(GANModel):
         self.optimize("D", loss)
         if c.hist_weight > 0:
             self.hist_D.update(unwrap(self.D))
-        return {
-            "loss_d": loss.detach(),
-            "hist_d": hist.detach(),
-            "d_real": torch.sigmoid(d_real.detach()).mean(),
-            "d_fake": torch.sigmoid(d_fake.detach()).mean(),
-            "d_acc": losses.d_accuracy(d_real.detach(), d_fake.detach()),
-        }
+        return {**d_stats(loss, d_real, d_fake), "hist_d": hist.detach()}
 
     def g_step(self, x_real: Tensor) -> dict:
         c = self.config

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 
 from gan_lab import losses
 from gan_lab.checkpoint import unwrap
-from gan_lab.models.base import BaseConfig, GANModel, frozen
+from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
 from gan_lab.models.improved import _check_layer
 from gan_lab.nn import ConvDiscriminator, ConvEncoder, build_generator, check_image_size, step_separately
 
@@ -139,13 +139,7 @@ class Model(GANModel):
                     + F.binary_cross_entropy_with_logits(d_rec, torch.zeros_like(d_rec))
                     + F.binary_cross_entropy_with_logits(d_prior, torch.zeros_like(d_prior)))
         self.optimize("D", loss)
-        return {
-            "loss_d": loss.detach(),
-            "d_real": torch.sigmoid(d_real.detach()).mean(),
-            "d_fake": torch.sigmoid(d_prior.detach()).mean(),
-            "d_rec": torch.sigmoid(d_rec.detach()).mean(),
-            "d_acc": losses.d_accuracy(d_real.detach(), d_prior.detach()),
-        }
+        return d_stats(loss, d_real, d_prior, d_rec=d_rec)
 
     def g_step(self, x_real: Tensor) -> dict:
         c = self.config
