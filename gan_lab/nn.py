@@ -161,6 +161,19 @@ class ConvDiscriminator(nn.Module):
         return self.head(f).flatten()     # (B,)
 
 
+def paired_features(D: nn.Module, x_real: Tensor, x_fake: Tensor, layer: int = -1) -> tuple[Tensor, Tensor]:
+    """Features of block ``layer`` of ``D`` for real and fake images, from ONE pass of both batches.
+
+    With batch norm in D, two separate passes normalise each batch to the same per-channel mean
+    and variance, which leaves little for a feature-matching loss to match; one pass of the
+    concatenated batch compares them under the same normalisation. Returns ``(f_real, f_fake)``
+    as float32 ``(B, C', s, s)``; ``f_real`` is detached (the real images are a fixed target).
+    """
+    n = x_real.shape[0]
+    f = D.features(torch.cat([x_real, x_fake.to(x_real.dtype)]), layer).float()
+    return f[:n].detach(), f[n:]
+
+
 class ConvEncoder(nn.Module):
     """image (B, C, S, S) -> vector (B, out_dim): a ConvFeatures stack and one linear layer."""
 

@@ -151,8 +151,8 @@ def _mean_logs(logs: list[dict]) -> dict:
 def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
     """Train ``model`` on ``data`` (an ImageData or a BatchStream) as ``config`` says.
 
-    Returns the history (list of dicts, one per step of this call). Ctrl-C saves a checkpoint
-    and returns; a non-finite loss raises :class:`NonFiniteLossError` after keeping the last
+    Returns the history (list of dicts, one per step of this call). Ctrl-C (or SIGTERM) finishes
+    the step, saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss raises :class:`NonFiniteLossError` after keeping the last
     good checkpoint untouched.
     """
     from gan_lab.data import BatchStream
@@ -274,6 +274,8 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
         if hasattr(cb, "on_train_end"):
             cb.on_train_end(model, state)
     _unwrap_ddp(model)
+    if stop.requested:
+        raise TrainingInterrupted(state.step, last, state.history)
     return state.history
 
 
@@ -292,6 +294,18 @@ def _unwrap_ddp(model) -> None:
         bare = unwrap(child)
         if bare is not child:
             setattr(model, name, bare)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`train` after a Ctrl-C/SIGTERM stop, once the checkpoint is saved.
+
+    A stopped run is not a finished one, so a script that trains several models in a row stops
+    too instead of going on to the next. ``step``, ``checkpoint`` and ``history`` say what was kept.
+    """
+
+    def __init__(self, step: int, checkpoint, history: list):
+        super().__init__(f"stopped at step {step}; checkpoint {checkpoint}")
+        self.step, self.checkpoint, self.history = step, checkpoint, history
 
 
 class _StopRequest:

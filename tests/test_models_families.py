@@ -245,3 +245,21 @@ def test_bad_config_values_raise(name):
         if field in fields:
             with pytest.raises(ValueError):
                 family.Config.tiny(**{field: bad})
+
+
+def test_paired_features_share_one_batch_norm_pass():
+    """Feature matching compares real and fake features under the same batch statistics."""
+    from gan_lab.nn import ConvDiscriminator, paired_features
+
+    torch.manual_seed(0)
+    D = ConvDiscriminator(28, 1, 8, norm="batch").train()
+    x_real = torch.rand(6, 1, 28, 28) * 2 - 1
+    x_fake = (torch.rand(6, 1, 28, 28) * 0.2).requires_grad_()
+    f_real, f_fake = paired_features(D, x_real, x_fake)
+    joint = D.features(torch.cat([x_real, x_fake]))
+    assert torch.allclose(f_real, joint[:6]) and torch.allclose(f_fake, joint[6:])
+    assert not f_real.requires_grad
+    f_fake.sum().backward()
+    assert x_fake.grad is not None and x_fake.grad.abs().sum() > 0
+    # two separate passes would give the fake batch its own statistics: a different comparison
+    assert not torch.allclose(D.features(x_fake), f_fake)

@@ -9,7 +9,7 @@ import torch
 
 from gan_lab.checkpoint import load_checkpoint, load_file
 from gan_lab.models import dcgan, get_family, vanilla
-from gan_lab.train import NonFiniteLossError, TrainConfig, train
+from gan_lab.train import NonFiniteLossError, TrainConfig, TrainingInterrupted, train
 from gan_lab.utils import GanLabError, seed_everything
 
 
@@ -112,8 +112,9 @@ class StopAt:
 
 def test_ctrl_c_saves_and_resumes(tmp_path, fashion_small, capsys):
     model = fresh()
-    history = train(model, fashion_small, run_config(tmp_path, steps=50, checkpoint_every=100), callbacks=[StopAt(3)])
-    assert history[-1]["step"] == 3
+    with pytest.raises(TrainingInterrupted) as info:      # a KeyboardInterrupt: callers stop too
+        train(model, fashion_small, run_config(tmp_path, steps=50, checkpoint_every=100), callbacks=[StopAt(3)])
+    assert info.value.step == 3 and info.value.history[-1]["step"] == 3
     assert load_file(tmp_path / "checkpoints" / "last.pt")["step"] == 3
     assert "interrupted" in capsys.readouterr().out
     again = train(fresh(), fashion_small, run_config(tmp_path, steps=5), resume=True)

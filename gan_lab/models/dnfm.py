@@ -53,7 +53,7 @@ from gan_lab import losses
 from gan_lab.checkpoint import unwrap
 from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
 from gan_lab.models.improved import _check_layer
-from gan_lab.nn import ConvDiscriminator, ConvEncoder, build_generator, check_image_size
+from gan_lab.nn import ConvDiscriminator, ConvEncoder, build_generator, check_image_size, paired_features
 
 Tensor = torch.Tensor
 
@@ -145,9 +145,7 @@ class Model(GANModel):
         with self.autocast(), frozen(D):
             z = self.sample_latent(x_real.shape[0])
             x_fake = self.G(z)
-            with torch.no_grad():
-                f_real = D.features(x_real, c.feature_layer).float()
-            f_fake = D.features(x_fake, c.feature_layer).float()
+            f_real, f_fake = paired_features(D, x_real, x_fake, c.feature_layer)
             fm = losses.feature_matching(f_real, f_fake, std_weight=c.std_weight)
             loss = fm
             if c.denoise:

@@ -39,7 +39,7 @@ import torch
 from gan_lab import losses
 from gan_lab.checkpoint import unwrap
 from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
-from gan_lab.nn import ConvDiscriminator, HistoricalAverage, build_generator, check_image_size
+from gan_lab.nn import ConvDiscriminator, HistoricalAverage, build_generator, check_image_size, paired_features
 
 Tensor = torch.Tensor
 G_LOSSES = ("feature_matching", "nonsaturating")
@@ -122,9 +122,7 @@ class Model(GANModel):
         D = unwrap(self.D)
         with self.autocast(), frozen(D):
             x_fake = self.G(self.sample_latent(x_real.shape[0]))
-            with torch.no_grad():
-                f_real = D.features(x_real, c.feature_layer).float()
-            f_fake = D.features(x_fake, c.feature_layer).float()
+            f_real, f_fake = paired_features(D, x_real, x_fake, c.feature_layer)
             fm = losses.feature_matching(f_real, f_fake)
             if c.g_loss == "feature_matching":
                 loss = fm
