@@ -161,14 +161,21 @@ class ConvDiscriminator(nn.Module):
         return self.head(f).flatten()     # (B,)
 
 
-def paired_features(D: nn.Module, x_real: Tensor, x_fake: Tensor, layer: int = -1) -> tuple[Tensor, Tensor]:
-    """Features of block ``layer`` of ``D`` for real and fake images, from ONE pass of both batches.
+def paired_features(D: nn.Module, x_real: Tensor, x_fake: Tensor, layer: int = -1,
+                    joint: bool = False) -> tuple[Tensor, Tensor]:
+    """Features of block ``layer`` of ``D`` for real and fake images, for feature matching.
 
-    With batch norm in D, two separate passes normalise each batch to the same per-channel mean
-    and variance, which leaves little for a feature-matching loss to match; one pass of the
-    concatenated batch compares them under the same normalisation. Returns ``(f_real, f_fake)``
-    as float32 ``(B, C', s, s)``; ``f_real`` is detached (the real images are a fixed target).
+    ``joint=False``: two passes, one per batch (as DCGAN's D sees them in its own step). With
+    batch norm in D each batch is then normalised with its own statistics, so part of what the
+    batch means could differ by is normalised away. ``joint=True``: one pass of the concatenated
+    batch, so both are compared under the same normalisation. Which trains better is an empirical
+    question (see the ImprovedDCGAN and DNFM docstrings). Returns ``(f_real, f_fake)`` as float32
+    ``(B, C', s, s)``; ``f_real`` is detached (the real images are a fixed target).
     """
+    if not joint:
+        with torch.no_grad():
+            f_real = D.features(x_real, layer).float()
+        return f_real, D.features(x_fake, layer).float()
     n = x_real.shape[0]
     f = D.features(torch.cat([x_real, x_fake.to(x_real.dtype)]), layer).float()
     return f[:n].detach(), f[n:]

@@ -75,6 +75,7 @@ class Config(BaseConfig):
     noise_weight: float = 0.05       # lambda_1
     noise_std: float = 0.5           # sigma
     feature_layer: int = -1
+    joint_features: bool = False     # real and fake features from one batch-norm pass (see docstring)
 
     def __post_init__(self):
         super().__post_init__()
@@ -145,7 +146,7 @@ class Model(GANModel):
         with self.autocast(), frozen(D):
             z = self.sample_latent(x_real.shape[0])
             x_fake = self.G(z)
-            f_real, f_fake = paired_features(D, x_real, x_fake, c.feature_layer)
+            f_real, f_fake = paired_features(D, x_real, x_fake, c.feature_layer, joint=c.joint_features)
             fm = losses.feature_matching(f_real, f_fake, std_weight=c.std_weight)
             loss = fm
             if c.denoise:

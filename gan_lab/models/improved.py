@@ -57,6 +57,7 @@ class Config(BaseConfig):
     real_label: float = 0.9          # one-sided label smoothing
     g_loss: str = "feature_matching" # or "nonsaturating"
     feature_layer: int = -1          # D block whose output is matched (-1: the last)
+    joint_features: bool = False     # real and fake features from one batch-norm pass (see docstring)
     minibatch_kernels: int = 100     # 0 turns minibatch discrimination off
     minibatch_dim: int = 5
     hist_weight: float = 0.0         # historical averaging weight (0: off)
@@ -122,7 +123,7 @@ class Model(GANModel):
         D = unwrap(self.D)
         with self.autocast(), frozen(D):
             x_fake = self.G(self.sample_latent(x_real.shape[0]))
-            f_real, f_fake = paired_features(D, x_real, x_fake, c.feature_layer)
+            f_real, f_fake = paired_features(D, x_real, x_fake, c.feature_layer, joint=c.joint_features)
             fm = losses.feature_matching(f_real, f_fake)
             if c.g_loss == "feature_matching":
                 loss = fm
