@@ -19,12 +19,18 @@ Choices the paper leaves open, and ours:
 * Feature layer: the last convolutional block (``feature_layer=-1``), the layer just before
   minibatch discrimination, as in the paper's CIFAR code. Any block index works.
 * Feature matching uses the squared L2 norm as in the paper's equation (OpenAI's released code uses
-  the mean absolute difference). Real features are computed without gradient; D is in train
-  mode, so batch norm uses each batch's own statistics, as in D's own update.
+  the mean absolute difference). Real features are computed without gradient. D is in train
+  mode and, by default, sees the real and the fake batch in two passes, so batch norm uses each
+  batch's own statistics, as in D's own update; ``joint_features=True`` passes them as one batch
+  instead. Two passes gave an 8-20 % lower classifier-feature distance in all four DNFM ablation
+  settings we ran (Fashion-MNIST 28 px, 1,500 steps; issue 3's closing note), hence the default.
 * Minibatch discrimination: 100 kernels of dimension 5 (OpenAI's code), T ~ N(0, 0.05);
   ``minibatch_kernels=0`` turns it off. With feature matching, D's minibatch features matter only
   through D's own training (the paper notes minibatch discrimination pairs best with the
-  ordinary generator loss; ``g_loss="nonsaturating"`` gives that).
+  ordinary generator loss; ``g_loss="nonsaturating"`` gives that). Measured on Fashion-MNIST
+  28 px (ngf = ndf = 32, batch 64): D reaches 100 % accuracy (its loss at the label-smoothing
+  floor, 0.325) within 250 steps; the feature-matching generator still learns, but slowly
+  (classifier-feature distance 6665 -> 3164 in 2,000 steps, against DCGAN's 7157 -> 596).
 * Historical averaging keeps cumulative means (buffers, saved in checkpoints), updated after
   every optimiser step of that player.
 * Adam(2e-4, (0.5, 0.999)), one D step per G step, as DCGAN.
