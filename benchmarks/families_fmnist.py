@@ -89,7 +89,6 @@ def run_one(name: str, args, data, classifier) -> dict:
     out = Path(args.out) / name
     fd0 = classifier_frechet_distance(model, n=args.n, classifier=classifier)["value"]
     tracker = ClassifierFDTracker(every=args.every, n=args.n)
-    tracker._classifier = classifier
     tconfig = TrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed, out=str(out),
                           device="cpu", sample_every=args.every, checkpoint_every=args.steps,
                           progress=not args.quiet)

@@ -152,8 +152,8 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
     """Train ``model`` on ``data`` (an ImageData or a BatchStream) as ``config`` says.
 
     Returns the history (list of dicts, one per step of this call). Ctrl-C (or SIGTERM) finishes
-    the step, saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss raises :class:`NonFiniteLossError` after keeping the last
-    good checkpoint untouched.
+    the step, saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss raises
+    :class:`NonFiniteLossError` after keeping the last good checkpoint untouched.
     """
     from gan_lab.data import BatchStream
 

@@ -55,7 +55,8 @@ from gan_lab import losses
 from gan_lab.checkpoint import unwrap
 from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
 from gan_lab.models.improved import _check_layer
-from gan_lab.nn import ConvDiscriminator, ConvEncoder, build_generator, check_image_size, step_separately
+from gan_lab.nn import (ConvDiscriminator, ConvEncoder, build_generator, check_image_size, paired_features,
+                        step_separately)
 
 Tensor = torch.Tensor
 
@@ -149,8 +150,7 @@ class Model(GANModel):
             mu, logvar = self.encode(x_real)
             x_rec = self.G(self.reparameterize(mu, logvar))                  # (B, C, H, W)
             x_prior = self.G(self.sample_latent(B))
-            f = D.features(torch.cat([x_real, x_rec.to(x_real.dtype)]), c.feature_layer).float().flatten(1)
-            f_real, f_rec = f[:B].detach(), f[B:]
+            f_real, f_rec = (f.flatten(1) for f in paired_features(D, x_real, x_rec, c.feature_layer, joint=True))
             # L_llike: 0.5 ||Dis_l(x) - Dis_l(x~)||^2 per sample, batch mean
             llike = 0.5 * (f_rec - f_real).pow(2).sum(dim=1).mean()
             prior = losses.kl_normal(mu, logvar)
