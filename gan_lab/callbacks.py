@@ -87,11 +87,8 @@ class SampleGrid:
 
     def __init__(self, every: int, n: int = 64, seed: int = 0):
         self.every, self.n, self.seed = every, n, seed
-        self.z_fixed: torch.Tensor | None = None
 
     def on_train_start(self, model, state) -> None:
-        gen = torch.Generator().manual_seed(self.seed)
-        self.z_fixed = torch.randn(self.n, model.config.latent_dim, generator=gen).to(state.device)
         if state.step == 0 and state.is_main:
             self.save(model, state, 0)
 
@@ -100,7 +97,7 @@ class SampleGrid:
             self.save(model, state, state.step)
 
     def save(self, model, state, step: int) -> Path:
-        images = model.generate(self.z_fixed)
+        images = model.preview(self.n, self.seed)
         path = state.run_dir / "samples" / f"step_{step:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         nrow = max(1, int(math.sqrt(self.n)))

@@ -99,6 +99,8 @@ def save_checkpoint(path, model, step: int, train_config: dict | None = None,
         "batches_seen": int(step if batches_seen is None else batches_seen),
         "state": bare_state_dict(model),
         "optimizers": {name: opt.state_dict() for name, opt in model.optimizers.items()},
+        "schedulers": {name: sched.state_dict() for name, sched in model.schedulers.items()},
+        "init_kwargs": model.init_kwargs(),
         "rng": get_rng_state(),
     }
     if extra:
@@ -117,7 +119,7 @@ def build_from_payload(payload: dict, overrides: dict | None = None):
     values = dict(payload["model_config"])
     values.update(overrides or {})
     config = family.Config.from_dict(values)
-    return family.Model(config)
+    return family.Model(config, **payload.get("init_kwargs", {}))
 
 
 def load_checkpoint(path, model=None, map_location="cpu", restore_rng: bool = False):
@@ -143,9 +145,13 @@ def load_checkpoint(path, model=None, map_location="cpu", restore_rng: bool = Fa
                           f"(checkpoint vs requested: {_format_diff(diff)}); match the settings or start a new run")
     try:
         model.load_state_dict(payload["state"])
+        model.on_load(int(payload["step"]))
         for name, state in payload.get("optimizers", {}).items():
             if name in model.optimizers:
                 model.optimizers[name].load_state_dict(state)
+        for name, state in payload.get("schedulers", {}).items():
+            if name in model.schedulers:
+                model.schedulers[name].load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise GanLabError(f"{path} does not fit this {model.family} model: {str(exc).splitlines()[0]}") from exc
     if restore_rng:

@@ -129,6 +129,7 @@ def _wrap_ddp(model, device) -> None:
         if name == "G_ema" or not any(p.requires_grad for p in child.parameters()):
             continue
         # BatchNorm statistics stay per process; rank 0's are broadcast before each forward.
+        model._bare[name] = child
         setattr(model, name, DDP(child, device_ids=ids))
 
 
@@ -233,22 +234,25 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
         state.history.extend(rows)
         pending.clear()
 
-    n_critic = model.config.n_critic
+    n_critic, g_steps = model.config.n_critic, model.config.g_steps
     progress = tqdm(total=config.steps, initial=state.step, disable=not (config.progress and state.is_main),
                     desc=f"{model.family}", dynamic_ncols=True)
     with _StopRequest() as stop:
         try:
             while state.step < config.steps and not stop.requested:
                 started = time.perf_counter()
-                d_logs = []
+                model.begin_step(state.step)
+                d_logs, g_logs = [], []
                 for _ in range(n_critic):
                     d_logs.append(model.d_step(stream.batch(state.batches_seen)))
                     state.batches_seen += 1
-                g_logs = model.g_step(stream.batch(state.batches_seen))
-                state.batches_seen += 1
+                for _ in range(g_steps):
+                    g_logs.append(model.g_step(stream.batch(state.batches_seen)))
+                    state.batches_seen += 1
                 model.update_ema()
+                model.end_step(state.step)
                 state.step += 1
-                row = {"step": state.step, **_mean_logs(d_logs), **g_logs}
+                row = {"step": state.step, **_mean_logs(d_logs), **_mean_logs(g_logs)}
                 row["seconds"] = time.perf_counter() - started
                 pending.append(row)
 
@@ -288,12 +292,9 @@ def _augment(config: TrainConfig):
 
 
 def _unwrap_ddp(model) -> None:
-    from gan_lab.checkpoint import unwrap
-
-    for name, child in list(model.named_children()):
-        bare = unwrap(child)
-        if bare is not child:
-            setattr(model, name, bare)
+    for name, bare in model._bare.items():
+        setattr(model, name, bare)
+    model._bare.clear()
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -34,7 +34,8 @@ class BaseConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    n_critic: int = 1          # discriminator steps per generator step
+    n_critic: int = 1          # discriminator steps per training step
+    g_steps: int = 1           # generator steps per training step (SinGAN takes 3)
     ema_decay: float = 0.0     # 0 turns the EMA copy of G off; 0.999 is typical
 
     def __post_init__(self):
@@ -48,6 +49,8 @@ class BaseConfig:
             raise ValueError("learning rates must be positive")
         if self.n_critic < 1:
             raise ValueError(f"n_critic must be at least 1, got {self.n_critic}")
+        if self.g_steps < 1:
+            raise ValueError(f"g_steps must be at least 1, got {self.g_steps}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         # JSON turns tuples into lists; keep the dataclass hashable and comparable.
@@ -119,7 +122,10 @@ class GANModel(nn.Module):
         self.config = config
         self.amp = False                  # bf16 autocast; the loop turns it on for CUDA when asked
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.G_ema: nn.Module | None = None
+        # the bare nets when the loop wraps them (DistributedDataParallel); see :meth:`bare`
+        self._bare: dict[str, nn.Module] = {}
 
     # -- set-up ---------------------------------------------------------------------------
     def setup(self) -> "GANModel":
@@ -140,6 +146,42 @@ class GANModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def bare(self, name: str) -> nn.Module:
+        """Net ``name`` without the loop's DistributedDataParallel wrapper.
+
+        A step that only reads a net (D in the generator step, G when sampling) uses the bare
+        net, so no gradient synchronisation is started for it and rank 0 can sample alone.
+        """
+        return self._bare.get(name) or getattr(self, name)
+
+    # -- hooks of the training loop (all optional) ----------------------------------------------
+    def init_kwargs(self) -> dict:
+        """Arguments besides the config that rebuild this model (JSON-able; saved in checkpoints).
+
+        Most families need none; SinGAN needs the size of its training image.
+        """
+        return {}
+
+    def begin_step(self, step: int) -> None:
+        """Called by the loop before training step ``step`` (0-based), e.g. to enter a new scale."""
+
+    def end_step(self, step: int) -> None:
+        """Called by the loop after training step ``step``: steps the learning-rate schedulers."""
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+
+    def on_load(self, step: int) -> None:
+        """Called after a checkpoint's weights are loaded, before its optimiser states are.
+
+        A model whose optimisers depend on the step (SinGAN's current scale) builds them here.
+        """
+
+    def preview(self, n: int, seed: int = 0) -> Tensor:
+        """``n`` images for a sample grid, the same for the same ``seed`` (fixed z on the CPU)."""
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.config.latent_dim, generator=gen)
+        return self.generate(z)
 
     # -- helpers for step functions -----------------------------------------------------------
     def autocast(self):
@@ -175,10 +217,8 @@ class GANModel(nn.Module):
         """Images from latent codes (or from ``z`` fresh codes), in [-1, 1], in eval mode."""
         if isinstance(z, int):
             z = self.sample_latent(z)
-        from gan_lab.checkpoint import unwrap
-
         # the bare net: under DDP only rank 0 samples, and a wrapped forward would wait for the others
-        net = self.G_ema if (use_ema and self.G_ema is not None) else unwrap(self.G)
+        net = self.G_ema if (use_ema and self.G_ema is not None) else self.bare("G")
         was_training = net.training
         net.eval()
         try:
@@ -241,10 +281,9 @@ class BCEGAN(GANModel):
 
     def g_step(self, x_real: Tensor) -> dict:
         from gan_lab import losses
-        from gan_lab.checkpoint import unwrap
 
         x_fake, self._last_fake = self._last_fake, None
-        D = unwrap(self.D)   # no gradient sync for D here: its weights are frozen in this step
+        D = self.bare("D")   # no gradient sync for D here: its weights are frozen in this step
         with self.autocast(), frozen(D):
             if x_fake is None or x_fake.shape[0] != x_real.shape[0]:
                 x_fake = self.G(self.sample_latent(x_real.shape[0]))

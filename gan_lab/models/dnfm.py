@@ -72,7 +72,6 @@ from typing import ClassVar
 import torch
 
 from gan_lab import losses
-from gan_lab.checkpoint import unwrap
 from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
 from gan_lab.models.improved import _check_layer
 from gan_lab.nn import ConvDiscriminator, ConvEncoder, build_generator, check_image_size, paired_features
@@ -164,7 +163,7 @@ class Model(GANModel):
 
     def g_step(self, x_real: Tensor) -> dict:
         c = self.config
-        D = unwrap(self.D)
+        D = self.bare("D")
         with self.autocast(), frozen(D):
             z = self.sample_latent(x_real.shape[0])
             x_fake = self.G(z)

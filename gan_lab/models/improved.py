@@ -44,7 +44,6 @@ from typing import ClassVar
 import torch
 
 from gan_lab import losses
-from gan_lab.checkpoint import unwrap
 from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
 from gan_lab.nn import ConvDiscriminator, HistoricalAverage, build_generator, check_image_size, paired_features
 
@@ -118,16 +117,16 @@ class Model(GANModel):
             loss = losses.d_loss_minimax(d_real, d_fake, c.real_label)
             hist = torch.zeros((), device=x_real.device)
             if c.hist_weight > 0:
-                hist = self.hist_D.penalty(unwrap(self.D))
+                hist = self.hist_D.penalty(self.bare("D"))
                 loss = loss + c.hist_weight * hist
         self.optimize("D", loss)
         if c.hist_weight > 0:
-            self.hist_D.update(unwrap(self.D))
+            self.hist_D.update(self.bare("D"))
         return {**d_stats(loss, d_real, d_fake), "hist_d": hist.detach()}
 
     def g_step(self, x_real: Tensor) -> dict:
         c = self.config
-        D = unwrap(self.D)
+        D = self.bare("D")
         with self.autocast(), frozen(D):
             x_fake = self.G(self.sample_latent(x_real.shape[0]))
             f_real, f_fake = paired_features(D, x_real, x_fake, c.feature_layer, joint=c.joint_features)
@@ -138,9 +137,9 @@ class Model(GANModel):
                 loss = losses.g_loss_nonsaturating(D(x_fake).float())
             hist = torch.zeros((), device=x_real.device)
             if c.hist_weight > 0:
-                hist = self.hist_G.penalty(unwrap(self.G))
+                hist = self.hist_G.penalty(self.bare("G"))
                 loss = loss + c.hist_weight * hist
             self.optimize("G", loss)
         if c.hist_weight > 0:
-            self.hist_G.update(unwrap(self.G))
+            self.hist_G.update(self.bare("G"))
         return {"loss_g": loss.detach(), "feature_matching": fm.detach(), "hist_g": hist.detach()}

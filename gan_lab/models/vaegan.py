@@ -52,7 +52,6 @@ import torch
 import torch.nn.functional as F
 
 from gan_lab import losses
-from gan_lab.checkpoint import unwrap
 from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
 from gan_lab.models.improved import _check_layer
 from gan_lab.nn import (ConvDiscriminator, ConvEncoder, build_generator, check_image_size, paired_features,
@@ -144,7 +143,7 @@ class Model(GANModel):
 
     def g_step(self, x_real: Tensor) -> dict:
         c = self.config
-        D = unwrap(self.D)
+        D = self.bare("D")
         B = x_real.shape[0]
         with self.autocast(), frozen(D):
             mu, logvar = self.encode(x_real)

@@ -32,7 +32,6 @@ from typing import ClassVar
 import torch
 
 from gan_lab import losses
-from gan_lab.checkpoint import unwrap
 from gan_lab.models.base import BaseConfig, GANModel, frozen
 from gan_lab.nn import ConvDiscriminator, build_generator, check_image_size
 
@@ -146,7 +145,7 @@ class Model(GANModel):
         }
 
     def g_step(self, x_real: Tensor) -> dict:
-        D = unwrap(self.D)
+        D = self.bare("D")
         with self.autocast(), frozen(D):
             d_fake = D(self.G(self.sample_latent(x_real.shape[0]))).float()
             loss = losses.wasserstein_generator_loss(d_fake)
