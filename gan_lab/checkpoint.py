@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
 
-from gan_lab.utils import GanLabError
+from gan_lab.models import get_family
+from gan_lab.utils import GanLabError, atomic_write, get_rng_state, set_rng_state
 
 FORMAT_VERSION = 1
 
@@ -37,20 +37,7 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
 
     A crash or Ctrl-C during the write leaves the previous file intact.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def load_file(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -88,8 +75,6 @@ def bare_state_dict(model: torch.nn.Module) -> dict:
 def save_checkpoint(path, model, step: int, train_config: dict | None = None,
                     batches_seen: int | None = None, extra: dict | None = None) -> Path:
     """Write everything needed to resume ``model`` exactly at ``step``."""
-    from gan_lab.utils import get_rng_state
-
     payload = {
         "format_version": FORMAT_VERSION,
         "family": model.family,
@@ -110,8 +95,6 @@ def save_checkpoint(path, model, step: int, train_config: dict | None = None,
 
 def build_from_payload(payload: dict, overrides: dict | None = None):
     """A fresh model of the checkpoint's family and config (weights not loaded)."""
-    from gan_lab.models import get_family
-
     if payload.get("family") == "singan":
         raise GanLabError("this is a SinGAN checkpoint (one pyramid per image): use "
                           "`gan-lab singan sample --checkpoint FILE` (or paint/harmonize/edit)")
@@ -128,8 +111,6 @@ def load_checkpoint(path, model=None, map_location="cpu", restore_rng: bool = Fa
     Returns ``(model, payload)``. A checkpoint of another family or another shape is a
     :class:`GanLabError` that names both, never a half-loaded model.
     """
-    from gan_lab.utils import set_rng_state
-
     payload = load_file(path, map_location=map_location)
     if model is None:
         model = build_from_payload(payload)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 import torch
@@ -21,6 +24,35 @@ class GanLabError(Exception):
     The command line prints its message on one line and exits with status 2,
     without a traceback: the message itself must say what to do.
     """
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Write a file all at once: ``write(fh)`` fills a temporary file beside ``path``, then it
+    replaces ``path`` by a rename.
+
+    A crash, Ctrl-C or full disk during the write leaves the previous file as it was and no
+    temporary file behind. The one place in gan_lab that writes a file that must never be half
+    written (checkpoints, config.json, history repairs, metrics.json, caches).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write` for a text file (UTF-8)."""
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def seed_everything(seed: int) -> None:

@@ -57,13 +57,21 @@ class BaseConfig:
         if isinstance(self.betas, list):
             object.__setattr__(self, "betas", tuple(self.betas))
 
-    #: the fields :meth:`tiny` sets; each family names its own small nets here
-    TINY: ClassVar[dict] = {}
+    #: named presets: field values over the defaults. Every family has ``"tiny"`` (small enough
+    #: for unit tests and notebook smoke runs on a CPU); published settings get their own names.
+    PRESETS: ClassVar[dict[str, dict]] = {"tiny": {}}
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "BaseConfig":
+        """The config of preset ``name`` (a key of ``PRESETS``), with ``overrides`` on top."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"no preset {name!r}; this family has: {', '.join(sorted(cls.PRESETS))}")
+        return cls(**{**cls.PRESETS[name], **overrides})
 
     @classmethod
     def tiny(cls, **overrides) -> "BaseConfig":
-        """A preset small enough for unit tests and notebook smoke runs on a CPU (``TINY`` + overrides)."""
-        return cls(**{**cls.TINY, **overrides})
+        """``preset("tiny", **overrides)``."""
+        return cls.preset("tiny", **overrides)
 
     def to_dict(self) -> dict:
         return asdict(self)

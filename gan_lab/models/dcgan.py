@@ -108,7 +108,7 @@ class Config(BCEConfig):
         values.update(overrides)
         return cls(**values)
 
-    TINY: ClassVar[dict] = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)
+    PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)}
 
 
 def init_weights(module: nn.Module) -> None:

@@ -115,7 +115,7 @@ class Config(BaseConfig):
     def uses_noisy_code(self) -> bool:
         return self.denoise or self.augment_d
 
-    TINY: ClassVar[dict] = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, nef=8)
+    PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, nef=8)}
 
 
 class Model(GANModel):

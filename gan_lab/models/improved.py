@@ -81,7 +81,7 @@ class Config(BaseConfig):
             raise ValueError(f"hist_weight must be >= 0, got {self.hist_weight}")
         _check_layer(self)
 
-    TINY: ClassVar[dict] = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, minibatch_kernels=8, minibatch_dim=3)
+    PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, minibatch_kernels=8, minibatch_dim=3)}
 
 
 def _check_layer(config) -> None:

@@ -85,7 +85,7 @@ class Config(BaseConfig):
             raise ValueError(f"nef must be >= 1, got {self.nef}")
         _check_layer(self)
 
-    TINY: ClassVar[dict] = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, nef=8)
+    PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, nef=8)}
 
 
 class Model(GANModel):

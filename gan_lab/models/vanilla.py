@@ -42,7 +42,7 @@ class Config(BCEConfig):
         if not 0.0 <= self.d_dropout < 1.0:
             raise ValueError(f"d_dropout must be in [0, 1), got {self.d_dropout}")
 
-    TINY: ClassVar[dict] = dict(latent_dim=16, g_hidden=(32, 64), d_hidden=(64, 32))
+    PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(latent_dim=16, g_hidden=(32, 64), d_hidden=(64, 32))}
 
 
 class Generator(nn.Module):

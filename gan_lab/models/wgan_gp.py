@@ -80,7 +80,7 @@ class Config(BaseConfig):
         values.update(overrides)
         return cls(**values)
 
-    TINY: ClassVar[dict] = dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)
+    PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)}
 
 
 def config_for(name: str, preset: str | None = None, fast: bool = False, **overrides) -> Config:
@@ -89,7 +89,7 @@ def config_for(name: str, preset: str | None = None, fast: bool = False, **overr
         raise ValueError(f"wgan_gp builds 'wgan-gp' and 'wgan-clip', not {name!r}")
     if preset not in (None, "tiny", "clip"):
         raise ValueError(f"{name} has no preset {preset!r} (choose tiny or clip)")
-    values = dict(Config.TINY) if fast or preset == "tiny" else {}
+    values = dict(Config.PRESETS["tiny"]) if fast or preset == "tiny" else {}
     values.update(overrides)
     return Config.clip(**values) if name == "wgan-clip" else Config(**values)
 

@@ -12,21 +12,12 @@ import importlib
 import sys
 from pathlib import Path
 
+from gan_lab.cli.common import positive_int
 from gan_lab.utils import GanLabError
 
 #: modules that add their own subcommands through ``register_cli(subparsers)``
 PLUGINS = ("gan_lab.metrics", "gan_lab.models.singan")
 GREY_DATASETS = ("fashion-mnist", "mnist")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
