@@ -2,7 +2,7 @@
 
 Each run uses the shared loop (``gan_lab.train.train``), writes an ordinary run directory
 (``history.csv``, ``samples/step_*.png``, ``checkpoints/last.pt``) and is scored with the
-classifier-feature Fréchet distance (``gan_lab.classifier``; NOT the FID: features of a small
+classifier-feature Fréchet distance (``gan_lab.metrics.classifier``; NOT the FID: features of a small
 Fashion-MNIST classifier, 1,000 generated images against the 10,000 test images) at step 0 and
 every ``--every`` steps. The table printed at the end (and ``summary.json``) gives, per run:
 seconds per step, the distance at step 0 and at the end, and the last 100 steps' mean of the
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from gan_lab.classifier import ClassifierFDTracker, classifier_frechet_distance, load_classifier
+from gan_lab.metrics.classifier import ClassifierFDTracker, classifier_frechet_distance, load_classifier
 from gan_lab.data import load_data
 from gan_lab.models import get_family
 from gan_lab.train import TrainConfig, train

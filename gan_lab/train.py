@@ -9,12 +9,8 @@ followed by one generator update (and an EMA update of G when the family keeps o
         logs_g = model.g_step(next real batch)
         model.update_ema()
 
-Everything the loop writes goes into the run directory (``TrainConfig.out``)::
-
-    config.json              family, model config, train config
-    history.csv              one row per step (see callbacks.HistoryWriter)
-    samples/step_XXXXXX.png  grids from a fixed z
-    checkpoints/last.pt      the newest checkpoint; step_XXXXXX.pt every keep_every steps
+Everything the loop writes goes into the run directory (``TrainConfig.out``, a
+:class:`gan_lab.run.RunDir`: config.json, history.csv, samples/, checkpoints/).
 
 Resuming is exact: data batches are a function of (seed, batch index), the RNG states are in
 the checkpoint, so a run stopped at step k and resumed to n ends with the same parameters as a
@@ -22,7 +18,6 @@ run straight to n (on the CPU; cuDNN's autotuned kernels are not bitwise determi
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -35,8 +30,11 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from gan_lab.callbacks import HistoryWriter, SampleGrid
-from gan_lab.checkpoint import load_checkpoint, save_checkpoint
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from gan_lab.callbacks import SampleGrid
+from gan_lab.data import Augment, BatchStream
+from gan_lab.run import RunDir
 from gan_lab.utils import GanLabError, pick_device, seed_everything
 
 
@@ -83,7 +81,7 @@ class TrainConfig:
 class TrainState:
     """What callbacks may read about the run in progress."""
 
-    run_dir: Path
+    run: RunDir
     device: torch.device
     total_steps: int
     step: int = 0
@@ -95,6 +93,10 @@ class TrainState:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
 
 
 def init_distributed(device_name: str = "auto") -> tuple[int, int, torch.device]:
@@ -122,8 +124,6 @@ def _wrap_ddp(model, device) -> None:
     Checkpoints strip the wrappers (see gan_lab.checkpoint), and weights are loaded before
     wrapping, so a run may resume on another number of processes.
     """
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     ids = [device.index] if device.type == "cuda" else None
     for name, child in list(model.named_children()):
         if name == "G_ema" or not any(p.requires_grad for p in child.parameters()):
@@ -150,24 +150,24 @@ def _mean_logs(logs: list[dict]) -> dict:
 
 
 def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
-    """Train ``model`` on ``data`` (an ImageData or a BatchStream) as ``config`` says.
+    """Train ``model`` on ``data`` as ``config`` says.
+
+    ``data`` is an ImageData (or an image tensor), batched here by a :class:`BatchStream`, or any
+    object with ``batch(index) -> Tensor`` (a BatchStream, or a family's own stream of real batches).
 
     Returns the history (list of dicts, one per step of this call). Ctrl-C (or SIGTERM) finishes
     the step, saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss raises
     :class:`NonFiniteLossError` after keeping the last good checkpoint untouched.
     """
-    from gan_lab.data import BatchStream
-
     rank, world_size, device = init_distributed(config.device)
-    run_dir = Path(config.out)
-    ckpt_dir = run_dir / "checkpoints"
-    last = ckpt_dir / "last.pt"
-    if not resume and last.exists():
-        raise GanLabError(f"{run_dir} already holds a run ({last}); resume it with --resume, "
+    run = RunDir(config.out)
+    last = run.last_checkpoint
+    if not resume and run.has_checkpoint():
+        raise GanLabError(f"{run.path} already holds a run ({last}); resume it with --resume, "
                           f"or choose a new --out directory")
-    if resume and not last.exists():
+    if resume and not run.has_checkpoint():
         raise GanLabError(f"cannot resume: {last} does not exist; train without --resume first")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run.path.mkdir(parents=True, exist_ok=True)
 
     if config.amp and device.type != "cuda":
         raise GanLabError(f"--amp (bf16 autocast) is for CUDA devices; this run is on {device.type}")
@@ -176,10 +176,10 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    state = TrainState(run_dir=run_dir, device=device, total_steps=config.steps, rank=rank, world_size=world_size)
+    state = TrainState(run=run, device=device, total_steps=config.steps, rank=rank, world_size=world_size)
     model.to(device)
     if resume:
-        _, payload = load_checkpoint(last, model, map_location=device, restore_rng=True)
+        _, payload = run.load(model, map_location=device, restore_rng=True)
         state.step, state.batches_seen = payload["step"], payload["batches_seen"]
         if state.step >= config.steps:
             raise GanLabError(f"{last} is already at step {state.step}; ask for more --steps than that to go on")
@@ -191,18 +191,18 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
     if world_size > 1:
         _wrap_ddp(model, device)
 
-    if isinstance(data, BatchStream):
+    if hasattr(data, "batch"):          # a BatchStream, or any stream of real batches (SinGAN's scales)
         stream = data
     else:
         stream = BatchStream(data, config.batch_size, seed=config.seed, device=device,
                              augment=_augment(config), rank=rank, world_size=world_size)
-    history_writer = HistoryWriter(run_dir / "history.csv")
+    history_writer = run.history_writer()
     if state.is_main:
-        _write_config(run_dir / "config.json", model, config)
+        run.write_config(model.family, model.config.to_dict(), asdict(config), model.init_kwargs())
         if resume:
             history_writer.truncate_after(state.step)
-        elif history_writer.path.exists():
-            history_writer.path.unlink()   # a fresh run in a folder without a checkpoint starts a new history
+        else:
+            history_writer.reset()   # a fresh run in a folder without a checkpoint starts a new history
 
     callbacks = [SampleGrid(config.sample_every, config.n_samples, config.seed), *callbacks]
     for cb in callbacks:
@@ -212,9 +212,8 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
     def checkpoint(step: int) -> None:
         if not state.is_main:
             return
-        save_checkpoint(last, model, step, asdict(config), state.batches_seen)
-        if config.keep_every and step % config.keep_every == 0:
-            save_checkpoint(ckpt_dir / f"step_{step:06d}.pt", model, step, asdict(config), state.batches_seen)
+        run.save_checkpoint(model, step, asdict(config), state.batches_seen,
+                            keep=bool(config.keep_every and step % config.keep_every == 0))
 
     pending: list[dict] = []
 
@@ -284,11 +283,7 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
 
 
 def _augment(config: TrainConfig):
-    if not config.augment:
-        return None
-    from gan_lab.data import Augment
-
-    return Augment()
+    return Augment() if config.augment else None
 
 
 def _unwrap_ddp(model) -> None:
@@ -340,19 +335,9 @@ class _StopRequest:
         return False
 
 
-def _write_config(path: Path, model, config: TrainConfig) -> None:
-    payload = {"family": model.family, "model_config": model.config.to_dict(), "train_config": asdict(config)}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
-
-
 def read_run_config(run_dir: str | Path) -> dict:
-    """The ``config.json`` of a run directory."""
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise GanLabError(f"{run_dir} is not a run directory (no config.json)")
-    return json.loads(path.read_text())
+    """The ``config.json`` of a run directory (see :meth:`gan_lab.run.RunDir.read_config`)."""
+    return RunDir(run_dir).read_config()
 
 
 __all__ = ["TrainConfig", "TrainState", "train", "NonFiniteLossError", "init_distributed", "read_run_config"]

@@ -5,6 +5,8 @@ once, and picks its device once with :func:`pick_device`.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import tempfile
@@ -53,6 +55,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """:func:`atomic_write` for a text file (UTF-8)."""
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def stable_hash(obj) -> str:
+    """A stable 12-hex-digit hash of a JSON-able object (dict keys sorted): names caches and runs."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def seed_everything(seed: int) -> None:
@@ -124,6 +132,13 @@ def _as_tuple(value):
     if isinstance(value, tuple):
         return tuple(_as_tuple(v) for v in value)
     return value
+
+
+def cache_dir() -> Path:
+    """Where gan_lab keeps what it can rebuild (dataset caches, statistics, the classifier):
+    ``$GAN_LAB_CACHE`` if set, else ``~/.cache/gan_lab``."""
+    root = os.environ.get("GAN_LAB_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "gan_lab"
 
 
 def fast_mode() -> bool:

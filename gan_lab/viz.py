@@ -19,6 +19,8 @@ import torch
 from matplotlib import animation
 from matplotlib.figure import Figure
 
+from gan_lab.run import read_history
+
 # Colours of Goodfellow et al. (2014), Fig. 1: data black, generator green, discriminator blue.
 DATA_COLOR, GEN_COLOR, D_COLOR, DSTAR_COLOR = "black", "#2ca02c", "#1f77b4", "#d62728"
 
@@ -91,8 +93,6 @@ def grid_animation(batches: Sequence, labels: Sequence[str] | None = None, nrow:
 # ---------------------------------------------------------------------------------------------
 def _history_rows(history) -> list[dict]:
     if isinstance(history, (str, Path)):
-        from gan_lab.callbacks import read_history
-
         return read_history(history)
     rows = list(history)
     if rows and not isinstance(rows[0], dict):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from gan_lab import run as run_mod
 from gan_lab.metrics import frechet, stability, store, weights
 from gan_lab.utils import GanLabError
 
@@ -124,18 +125,18 @@ def test_real_statistics_are_cached_by_protocol(cache, monkeypatch):
 def test_metrics_json_appends_and_never_overwrites_broken_files(tmp_path):
     a = {"metric": "fid", "label": "FID", "value": 12.5, "protocol": {"n_fake": 100, "step": 10, "seed": 0}}
     b = {"metric": "fid", "label": "FID", "value": 11.0, "protocol": {"n_fake": 100, "step": 20, "seed": 0}}
-    store.save_scores(tmp_path, [a])
-    store.save_scores(tmp_path / "metrics.json", [b])
-    entries = store.read_metrics(tmp_path)
+    run_mod.save_scores(tmp_path, [a])
+    run_mod.save_scores(tmp_path / "metrics.json", [b])
+    entries = run_mod.read_metrics(tmp_path)
     assert sorted(e["value"] for e in entries.values()) == [11.0, 12.5]
     assert all("protocol" in e and "time" in e for e in entries.values())
-    store.save_scores(tmp_path, [dict(a, value=12.0)])             # same protocol: replaced, not duplicated
-    assert sorted(e["value"] for e in store.read_metrics(tmp_path).values()) == [11.0, 12.0]
+    run_mod.save_scores(tmp_path, [dict(a, value=12.0)])             # same protocol: replaced, not duplicated
+    assert sorted(e["value"] for e in run_mod.read_metrics(tmp_path).values()) == [11.0, 12.0]
     broken = tmp_path / "broken" / "metrics.json"
     broken.parent.mkdir()
     broken.write_text("{not json")
     with pytest.raises(GanLabError, match="will not overwrite"):
-        store.save_scores(broken, [a])
+        run_mod.save_scores(broken, [a])
     assert broken.read_text() == "{not json"
 
 
@@ -290,7 +291,7 @@ def test_samples_near_spikes(tmp_path):
 
 # -- classifier distance (random, untrained classifier: fast) ---------------------------------------------
 def random_classifier(tmp_cache: Path | None = None, dataset="fashion-mnist"):
-    from gan_lab import classifier as clf
+    from gan_lab.metrics import classifier as clf
 
     torch.manual_seed(0)
     net = clf.SmallCNN().eval()
@@ -302,7 +303,7 @@ def random_classifier(tmp_cache: Path | None = None, dataset="fashion-mnist"):
 
 
 def test_classifier_prepare_and_features():
-    from gan_lab import classifier as clf
+    from gan_lab.metrics import classifier as clf
 
     x = torch.rand(3, 3, 64, 64)
     prepared = clf.prepare(x)
@@ -313,7 +314,7 @@ def test_classifier_prepare_and_features():
 
 
 def test_classifier_frechet_distance_protocol_and_label(cache, fashion_small):
-    from gan_lab import classifier as clf
+    from gan_lab.metrics import classifier as clf
 
     model = tiny_model(image_size=28)
     trained = random_classifier()
@@ -336,7 +337,7 @@ def test_classifier_frechet_distance_protocol_and_label(cache, fashion_small):
 
 
 def test_classifier_tracker_during_training(cache, tmp_path, fashion_small):
-    from gan_lab.classifier import ClassifierFDTracker
+    from gan_lab.metrics.classifier import ClassifierFDTracker
     from gan_lab.train import TrainConfig, train
 
     random_classifier(cache)
@@ -345,7 +346,7 @@ def test_classifier_tracker_during_training(cache, tmp_path, fashion_small):
     config = TrainConfig.fast(steps=6, out=str(tmp_path / "run"), device="cpu", sample_every=0, checkpoint_every=0)
     train(model, fashion_small, config, callbacks=[tracker])
     assert tracker.steps == [3, 6] and all(v > 0 for v in tracker.values)
-    entries = store.read_metrics(tmp_path / "run")
+    entries = run_mod.read_metrics(tmp_path / "run")
     assert sorted(e["protocol"]["step"] for e in entries.values()) == [3, 6]
     assert all(e["metric"] == "fd-classifier" for e in entries.values())
 
@@ -368,13 +369,13 @@ def test_eval_cli_fd_classifier_writes_metrics_json(cache, tmp_path, capsys):
                    "--device", "cpu", "--no-progress")
     out = capsys.readouterr().out
     assert code == 0 and "not FID" in out
-    entries = store.read_metrics(tmp_path / "run")
+    entries = run_mod.read_metrics(tmp_path / "run")
     (key, entry), = entries.items()
     assert key.startswith("fd-classifier/step=7/n=100/")
     assert entry["protocol"]["checkpoint"] == str(ckpt) and entry["protocol"]["n_real"] == 10000
     assert run_cli("eval", "--checkpoint", str(ckpt), "--metrics", "fd-classifier", "--n", "50",
                    "--device", "cpu", "--no-progress") == 0
-    assert len(store.read_metrics(tmp_path / "run")) == 2
+    assert len(run_mod.read_metrics(tmp_path / "run")) == 2
 
 
 def test_cli_bad_inputs_exit_2(cache, tmp_path, capsys):
@@ -488,7 +489,7 @@ def test_offline_weights_build_and_inception_score_refusal(tmp_path, monkeypatch
 @pytest.mark.slow
 def test_fashion_mnist_classifier_reaches_90_percent():
     """Trains the classifier (a few minutes) unless it is cached, then re-measures it on the test split."""
-    from gan_lab import classifier as clf
+    from gan_lab.metrics import classifier as clf
     from gan_lab.data import load_data
 
     trained = clf.load_classifier("fashion-mnist", progress=False)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import sys
 from pathlib import Path
 
+from gan_lab.cli import metrics as metrics_cli
 from gan_lab.cli.common import positive_int
 from gan_lab.utils import GanLabError
 
-#: modules that add their own subcommands through ``register_cli(subparsers)``
-PLUGINS = ("gan_lab.metrics", "gan_lab.models.singan")
 GREY_DATASETS = ("fashion-mnist", "mnist")
 
 
@@ -63,15 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-ema", action="store_true", help="sample from G even if the run kept an EMA copy")
     s.set_defaults(func=cmd_sample)
 
-    for name in PLUGINS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "register_cli"):
-            module.register_cli(sub)
+    # the subcommands of the other command-line modules; they import the library when run
+    for module in (metrics_cli,):
+        module.register_cli(sub)
     return parser
 
 

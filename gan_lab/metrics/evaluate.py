@@ -11,6 +11,7 @@ split, feature network, weights source, resize, seed, EMA or not, checkpoint ste
 """
 from __future__ import annotations
 
+from gan_lab.metrics.classifier import check_dataset, classifier_frechet_distance
 from gan_lab.metrics.frechet import (InceptionFeatures, feature_statistics, frechet_distance,
                                      generator_features, generator_protocol, inception_score,
                                      real_statistics)
@@ -53,9 +54,7 @@ def evaluate(model, metrics=("fid",), n: int = 1000, data: str | None = None, n_
             if n < is_splits:
                 raise GanLabError(f"the Inception Score needs n >= {is_splits} (one image per split)")
     if "fd-classifier" in metrics:
-        from gan_lab.classifier import _check_dataset
-
-        _check_dataset(str(data))
+        check_dataset(str(data))
 
     scores = []
     if inception is not None:
@@ -78,8 +77,6 @@ def evaluate(model, metrics=("fid",), n: int = 1000, data: str | None = None, n_
             scores.append({"metric": "is", "label": "Inception Score", "value": mean, "std": std,
                            "protocol": protocol})
     if "fd-classifier" in metrics:
-        from gan_lab.classifier import classifier_frechet_distance
-
         score = classifier_frechet_distance(model, str(data), n=n, n_real=n_real, split=split, seed=seed,
                                             use_ema=use_ema, root=root, cache=cache)
         score["protocol"].update(context)

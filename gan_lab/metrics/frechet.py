@@ -19,7 +19,7 @@ pytorch-fid's ``calculate_frechet_distance``. This module adds what the book nee
   resize, seed.
 
 The same code path serves any feature network (:class:`InceptionFeatures` here,
-:class:`gan_lab.classifier.ClassifierFeatures` for the fast distance).
+:class:`gan_lab.metrics.classifier.ClassifierFeatures` for the fast distance).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan_lab.data import load_data
 from gan_lab.metrics import store
 from gan_lab.metrics.weights import InceptionWeights, ensure_inception_weights
 from gan_lab.utils import GanLabError
@@ -287,8 +288,6 @@ def reference_protocol(data: str, split: str, image_size: int, channels: int, n_
 
 def load_reference(data: str, split: str, image_size: int, channels: int, root=None):
     """The real images, at the generator's resolution and channels (``gan_lab.data.load_data``)."""
-    from gan_lab.data import load_data
-
     return load_data(data, image_size=image_size, channels=channels, split=split, root=root)
 
 

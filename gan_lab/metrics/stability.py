@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_lab.run import RunDir, read_history
 from gan_lab.utils import GanLabError
 
 
@@ -116,12 +117,7 @@ def history_columns(history) -> dict[str, np.ndarray]:
     """A history as columns: accepts a run directory, a ``history.csv`` path or a list of row dicts
     (what :func:`gan_lab.train.train` returns)."""
     if isinstance(history, (str, os.PathLike)):
-        from gan_lab.callbacks import read_history
-
-        path = Path(history)
-        if not (path / "history.csv" if path.is_dir() else path).is_file():
-            raise GanLabError(f"no history at {path}; give a run directory or its history.csv")
-        history = read_history(path)
+        history = read_history(history)
     if isinstance(history, dict):
         return {k: _series(v) for k, v in history.items()}
     rows = list(history)
@@ -161,13 +157,7 @@ def samples_near(run_dir, steps) -> dict[int, Path]:
     grid (the later one on a tie) is the closest look at what G made then. Steps with no grid at all
     are left out.
     """
-    folder = Path(run_dir) / "samples"
-    saved = {}
-    for path in folder.glob("step_*.png"):
-        try:
-            saved[int(path.stem.split("_", 1)[1])] = path
-        except ValueError:
-            continue
+    saved = RunDir(run_dir).sample_steps()
     if not saved:
         return {}
     grid_steps = np.array(sorted(saved))

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from gan_lab.data import downloads_allowed
 from gan_lab.utils import GanLabError
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -80,8 +81,6 @@ def ensure_inception_weights(allow_download: bool | None = None, allow_offline_b
 
     ``allow_download=None`` downloads unless ``GAN_LAB_OFFLINE=1`` (then only the offline build is tried).
     """
-    from gan_lab.data import downloads_allowed
-
     path = weights_path()
     if path.is_file():
         return describe(path)

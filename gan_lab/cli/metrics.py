@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gan_lab.cli.common import positive_int
 from gan_lab.utils import GanLabError
 
 
 def register_cli(subparsers) -> None:
-    from gan_lab.cli import positive_int
-
     e = subparsers.add_parser(
         "eval", help="score a checkpoint: FID, Inception Score, classifier-feature distance",
         description="Generate images from a checkpoint's generator (in memory, in batches) and score them. "
@@ -43,21 +42,15 @@ def register_cli(subparsers) -> None:
     f.set_defaults(func=cmd_fid)
 
 
-def run_dir_of(checkpoint: Path) -> Path:
-    """``RUN/checkpoints/last.pt`` -> ``RUN``; a checkpoint elsewhere -> its folder."""
-    checkpoint = checkpoint.resolve()
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-
-
 def cmd_eval(args) -> int:
     from gan_lab.checkpoint import load_checkpoint
     from gan_lab.metrics.evaluate import evaluate, format_score, parse_metrics
-    from gan_lab.metrics.store import read_metrics, save_scores
+    from gan_lab.run import RunDir, read_metrics, save_scores
     from gan_lab.utils import pick_device
 
     metrics = parse_metrics(args.metrics)
     checkpoint = Path(args.checkpoint)
-    out = Path(args.out) if args.out else run_dir_of(checkpoint) / "metrics.json"
+    out = Path(args.out) if args.out else RunDir.of_checkpoint(checkpoint).metrics_path
     read_metrics(out)                                  # a broken metrics.json stops us before any work
     device = pick_device(args.device)
     model, payload = load_checkpoint(checkpoint, map_location=device)

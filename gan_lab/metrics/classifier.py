@@ -28,7 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_lab.utils import GanLabError
+from gan_lab.data import load_data
+from gan_lab.metrics.frechet import (feature_statistics, frechet_distance, generator_features, generator_protocol,
+                                     real_statistics)
+from gan_lab.utils import GanLabError, atomic_write, cache_dir
 
 DATASETS = ("fashion-mnist", "mnist")
 #: the accuracy the project promises on the test split; training that ends below it is an error
@@ -86,12 +89,10 @@ class TrainedClassifier:
 
 
 def cache_path(dataset: str) -> Path:
-    from gan_lab.metrics.store import cache_dir
-
     return cache_dir() / "classifier" / f"{dataset}-smallcnn-v{VERSION}.pt"
 
 
-def _check_dataset(dataset: str) -> str:
+def check_dataset(dataset: str) -> str:
     if dataset not in DATASETS:
         raise GanLabError(f"the feature classifier exists for {', '.join(DATASETS)} only, not {dataset!r}; "
                           f"use FID (--metrics fid) for other data")
@@ -101,7 +102,7 @@ def _check_dataset(dataset: str) -> str:
 def load_classifier(dataset: str = "fashion-mnist", device="cpu", train_if_missing: bool = True,
                     root=None, progress: bool = True) -> TrainedClassifier:
     """The cached classifier for ``dataset``, training it first if there is none (a few minutes)."""
-    _check_dataset(dataset)
+    check_dataset(dataset)
     path = cache_path(dataset)
     if path.is_file():
         try:
@@ -116,7 +117,7 @@ def load_classifier(dataset: str = "fashion-mnist", device="cpu", train_if_missi
             return TrainedClassifier(net.to(device).eval(), dataset, float(payload["test_accuracy"]), path, meta)
     if not train_if_missing:
         raise GanLabError(f"no trained classifier for {dataset} at {path}; call "
-                          f"gan_lab.classifier.train_classifier({dataset!r}) first")
+                          f"gan_lab.metrics.classifier.train_classifier({dataset!r}) first")
     return train_classifier(dataset, device=device, root=root, progress=progress)
 
 
@@ -129,9 +130,7 @@ def train_classifier(dataset: str = "fashion-mnist", epochs: int = 4, batch_size
     Raises :class:`GanLabError` (and caches nothing) if the test accuracy ends below
     :data:`MIN_TEST_ACCURACY` (90% for Fashion-MNIST).
     """
-    from gan_lab.data import load_data
-
-    _check_dataset(dataset)
+    check_dataset(dataset)
     device = torch.device(device)
     train = load_data(dataset, image_size=INPUT_SIZE, channels=1, split="train", root=root)
     test = load_data(dataset, image_size=INPUT_SIZE, channels=1, split="test", root=root)
@@ -180,9 +179,8 @@ def train_classifier(dataset: str = "fashion-mnist", epochs: int = 4, batch_size
             "lr": lr, "seed": seed, "version": VERSION, "train_seconds": seconds,
             "n_train": int(x_train.shape[0]), "n_test": int(test.images.shape[0])}
     if save:
-        from gan_lab.checkpoint import atomic_save
-
-        atomic_save({"state": {k: v.cpu() for k, v in net.state_dict().items()}, **meta}, path)
+        payload = {"state": {k: v.cpu() for k, v in net.state_dict().items()}, **meta}
+        atomic_write(path, lambda fh: torch.save(payload, fh))
     if progress:
         print(f"{dataset} classifier: test accuracy {accuracy:.2%} after {epochs} epochs ({seconds:.0f} s)"
               + (f"; cached at {path}" if save else ""))
@@ -236,10 +234,7 @@ def classifier_frechet_distance(model, dataset: str = "fashion-mnist", n: int = 
     ``real_images`` (uint8 (N, C, H, W) at the generator's size) skips loading the dataset, e.g.
     when a training callback calls this every few hundred steps.
     """
-    from gan_lab.metrics.frechet import (feature_statistics, frechet_distance, generator_features,
-                                         generator_protocol, real_statistics)
-
-    _check_dataset(dataset)
+    check_dataset(dataset)
     device = next(model.parameters()).device
     classifier = classifier or load_classifier(dataset, device=device, root=root)
     extractor = ClassifierFeatures(classifier, device)
@@ -265,7 +260,7 @@ class ClassifierFDTracker:
                  n_real: int | None = None, seed: int = 0, root=None, save: bool = True):
         if every < 1:
             raise GanLabError(f"every must be at least 1, got {every}")
-        self.every, self.dataset, self.n, self.n_real = every, _check_dataset(dataset), n, n_real
+        self.every, self.dataset, self.n, self.n_real = every, check_dataset(dataset), n, n_real
         self.seed, self.root, self.save = seed, root, save
         self.steps: list[int] = []
         self.values: list[float] = []
@@ -273,8 +268,6 @@ class ClassifierFDTracker:
         self._real = None
 
     def on_train_start(self, model, state) -> None:
-        from gan_lab.data import load_data
-
         c = model.config
         self._classifier = load_classifier(self.dataset, device=state.device, root=self.root)
         self._real = load_data(self.dataset, image_size=c.image_size, channels=c.channels, split="test",
@@ -293,7 +286,5 @@ class ClassifierFDTracker:
         self.steps.append(int(state.step))
         self.values.append(score["value"])
         if self.save:
-            from gan_lab.metrics.store import save_scores
-
-            save_scores(state.run_dir, [score])
+            state.run.save_scores([score])
         return score

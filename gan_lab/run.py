@@ -1,0 +1,288 @@
+"""The run directory: the contract between training and everything that reads a run.
+
+One training run writes one folder, and this module is the only code that knows its layout::
+
+    RUN/
+      config.json               family, model config, init kwargs, train config
+      history.csv               one row per training step: step, every loss part, D(x), D(G(z)), seconds
+      metrics.json              scores added by gan-lab eval and callbacks, keyed by metric/step/n/protocol
+      samples/step_XXXXXX.png   sample grids from a fixed seed
+      checkpoints/last.pt       the newest checkpoint; step_XXXXXX.pt kept every keep_every steps
+
+The training loop, SinGAN, the metrics, the plots, the book and the command line all go through
+:class:`RunDir`; every file it writes is written atomically (:func:`gan_lab.utils.atomic_write`),
+so a crash never leaves a half-written file behind.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.utils import save_image
+
+from gan_lab.checkpoint import load_checkpoint, load_file, save_checkpoint
+from gan_lab.utils import GanLabError, atomic_write, atomic_write_text, stable_hash
+
+CONFIG = "config.json"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+SAMPLES = "samples"
+CHECKPOINTS = "checkpoints"
+LAST = "last.pt"
+_STEP_FILE = re.compile(r"step_(\d+)\.(png|pt)$")
+
+
+class RunDir:
+    """A run directory (it need not exist yet): paths of its parts, and reading and writing them."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint: str | os.PathLike) -> "RunDir":
+        """``RUN/checkpoints/last.pt`` -> ``RUN``; a checkpoint elsewhere -> its folder."""
+        checkpoint = Path(checkpoint).resolve()
+        return cls(checkpoint.parent.parent if checkpoint.parent.name == CHECKPOINTS else checkpoint.parent)
+
+    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def history_path(self) -> Path:
+        return self.path / HISTORY
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / SAMPLES
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints_dir / LAST
+
+    def checkpoint_path(self, step: int | None = None) -> Path:
+        """``checkpoints/last.pt``, or the kept ``checkpoints/step_XXXXXX.pt`` of ``step``."""
+        return self.last_checkpoint if step is None else self.checkpoints_dir / f"step_{step:06d}.pt"
+
+    def sample_path(self, step: int) -> Path:
+        return self.samples_dir / f"step_{step:06d}.png"
+
+    def has_checkpoint(self) -> bool:
+        return self.last_checkpoint.is_file()
+
+    # -- config.json ---------------------------------------------------------------------------
+    def write_config(self, family: str, model_config: dict, train_config: dict, init_kwargs: dict | None = None) -> Path:
+        payload = {"family": family, "model_config": model_config, "init_kwargs": dict(init_kwargs or {}),
+                   "train_config": train_config}
+        return atomic_write_text(self.config_path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+    def read_config(self) -> dict:
+        """The run's ``config.json`` (family, model_config, init_kwargs, train_config)."""
+        if not self.config_path.is_file():
+            raise GanLabError(f"{self.path} is not a run directory (no {CONFIG}); give the --out folder of a "
+                              f"gan-lab train run")
+        try:
+            config = json.loads(self.config_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise GanLabError(f"{self.config_path} is not readable JSON ({exc}); restore it or start a new run") from exc
+        if not isinstance(config, dict):
+            raise GanLabError(f"{self.config_path} does not hold a run configuration; restore it or start a new run")
+        return config
+
+    # -- history.csv -----------------------------------------------------------------------------
+    def history(self) -> list[dict]:
+        """The rows of ``history.csv`` as dicts of floats (``step`` as int); [] when there is none."""
+        return read_history(self.history_path) if self.history_path.is_file() else []
+
+    def history_writer(self) -> "HistoryWriter":
+        return HistoryWriter(self.history_path)
+
+    # -- samples/ --------------------------------------------------------------------------------
+    def save_samples(self, images: torch.Tensor, step: int, nrow: int | None = None) -> Path:
+        """Save images in [-1, 1] (N, C, H, W) as the grid ``samples/step_XXXXXX.png``."""
+        nrow = nrow or max(1, int(math.sqrt(images.shape[0])))
+        buffer = io.BytesIO()
+        save_image(images.detach().float().cpu(), buffer, format="png", nrow=nrow, normalize=True,
+                   value_range=(-1, 1))
+        return atomic_write(self.sample_path(step), lambda fh: fh.write(buffer.getvalue()))
+
+    def sample_steps(self) -> dict[int, Path]:
+        """``{step: path}`` of every sample grid, in step order."""
+        found = {}
+        if self.samples_dir.is_dir():
+            for path in self.samples_dir.glob("step_*.png"):
+                match = _STEP_FILE.search(path.name)
+                if match:
+                    found[int(match.group(1))] = path
+        return dict(sorted(found.items()))
+
+    # -- checkpoints/ ----------------------------------------------------------------------------
+    def save_checkpoint(self, model, step: int, train_config: dict, batches_seen: int, keep: bool = False) -> Path:
+        """Write ``checkpoints/last.pt`` (and ``step_XXXXXX.pt`` too when ``keep``)."""
+        path = save_checkpoint(self.last_checkpoint, model, step, train_config, batches_seen)
+        if keep:
+            save_checkpoint(self.checkpoint_path(step), model, step, train_config, batches_seen)
+        return path
+
+    def load(self, model=None, map_location="cpu", step: int | None = None, restore_rng: bool = False):
+        """``(model, payload)`` from ``last.pt`` (or the kept checkpoint of ``step``)."""
+        return load_checkpoint(self.checkpoint_path(step), model, map_location=map_location, restore_rng=restore_rng)
+
+    def checkpoint_payload(self, step: int | None = None) -> dict:
+        """The checkpoint's dict (weights_only), without building a model."""
+        return load_file(self.checkpoint_path(step))
+
+    def finished_steps(self) -> int:
+        """Steps in ``last.pt``; 0 when there is no checkpoint."""
+        return int(self.checkpoint_payload()["step"]) if self.has_checkpoint() else 0
+
+    # -- metrics.json ----------------------------------------------------------------------------
+    def read_metrics(self) -> dict:
+        return read_metrics(self.metrics_path)
+
+    def save_scores(self, scores: list[dict]) -> Path:
+        return save_scores(self.metrics_path, scores)
+
+
+class HistoryWriter:
+    """``history.csv``: a header row, then one row per training step.
+
+    Columns: ``step``, every loss part the step functions return (``loss_d``, ``loss_g``, ...),
+    mean ``d_real`` = D(x), ``d_fake`` = D(G(z)), ``d_acc``, and ``seconds`` (wall time of the step).
+    On resume, rows after the checkpoint's step are dropped first, so the file always matches
+    the parameters in ``checkpoints/last.pt``.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.columns: list[str] | None = None
+
+    def truncate_after(self, step: int) -> None:
+        """Keep the header and the rows up to ``step`` (rewritten atomically)."""
+        if not self.path.exists():
+            return
+        with self.path.open(newline="") as fh:
+            rows = list(csv.reader(fh))
+        if not rows:
+            return
+        header, body = rows[0], [r for r in rows[1:] if r and int(float(r[0])) <= step]
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(header)
+        writer.writerows(body)
+        atomic_write_text(self.path, text.getvalue())
+        self.columns = header
+
+    def reset(self) -> None:
+        """Start a new history (a fresh run in a folder without a checkpoint)."""
+        if self.path.exists():
+            self.path.unlink()
+        self.columns = None
+
+    def write(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        if self.columns is None:
+            if self.path.exists() and self.path.stat().st_size > 0:
+                with self.path.open(newline="") as fh:
+                    self.columns = next(csv.reader(fh))
+            else:
+                self.columns = list(rows[0])
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("w", newline="") as fh:
+                    csv.writer(fh).writerow(self.columns)
+        with self.path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore")
+            writer.writerows(rows)
+
+
+def read_history(path: str | os.PathLike) -> list[dict]:
+    """Rows of a ``history.csv`` (or a run directory's) as dicts of floats (``step`` as int)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / HISTORY
+    if not path.is_file():
+        raise GanLabError(f"no history at {path}; give a run directory or its {HISTORY}")
+    with path.open(newline="") as fh:
+        rows = []
+        for row in csv.DictReader(fh):
+            parsed = {k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()}
+            parsed["step"] = int(parsed["step"])
+            rows.append(parsed)
+    return rows
+
+
+def score_key(score: dict) -> str:
+    """``fid/step=1200/n=1000/3f2a...``: one entry per metric, step, sample count and protocol."""
+    protocol = score["protocol"]
+    step = protocol.get("step")
+    return (f"{score['metric']}/step={step if step is not None else '-'}/"
+            f"n={protocol.get('n_fake', protocol.get('n', '-'))}/{stable_hash(protocol)[:8]}")
+
+
+def read_metrics(path: str | os.PathLike) -> dict:
+    """The entries of a ``metrics.json`` (a run directory or the file; empty when it does not exist)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GanLabError(f"{path} is not readable JSON ({exc}); move it aside or fix it - gan_lab will not "
+                          f"overwrite it") from exc
+    if not isinstance(data, dict):
+        raise GanLabError(f"{path} does not hold a dict of scores; move it aside - gan_lab will not overwrite it")
+    return data
+
+
+def save_scores(path: str | os.PathLike, scores: list[dict]) -> Path:
+    """Add ``scores`` (dicts with ``metric``, ``value``, ``protocol``, ...) to ``metrics.json``.
+
+    ``path`` is a run directory or a ``.json`` file. Entries with the same key are replaced;
+    nothing else the file holds is lost.
+    """
+    path = Path(path)
+    if path.is_dir() or path.suffix != ".json":
+        path = path / METRICS
+    entries = read_metrics(path)
+    for score in scores:
+        entry = dict(score)
+        entry.setdefault("time", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        entries[score_key(score)] = entry
+    return atomic_write_text(path, json.dumps(entries, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+__all__ = ["RunDir", "HistoryWriter", "read_history", "read_metrics", "save_scores", "score_key"]
