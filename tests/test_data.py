@@ -14,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lab.data import Augment, BatchStream, ImageData, folders, load_data, load_image, mnist, registry, to_float, to_uint8
+from gan_lab.data import (Augment, BatchStream, ImageData, folders, load_data, load_image, mnist, registry,
+                          to_float, to_uint8)
 from gan_lab.data.registry import OfflineCopy
 from gan_lab.utils import GanLabError
 
@@ -133,7 +134,7 @@ def test_mnist_real_if_installed():
 
 def test_lookup_order_root_then_env_then_offline(cache, tmp_path, monkeypatch):
     root = write_idx(tmp_path / "explicit", 3, 2)
-    env = write_idx(tmp_path / "env" / "MNIST" / "raw", 4, 2, seed=1)
+    write_idx(tmp_path / "env" / "MNIST" / "raw", 4, 2, seed=1)
     offline = write_idx(tmp_path / "offline", 5, 2, seed=2, gz=True)
     use_offline(monkeypatch, "mnist", offline)
     monkeypatch.setenv("GAN_LAB_DATA", str(tmp_path / "env"))

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from test_data import write_idx  # tests/ is on sys.path (pytest's rootdir-relative import)
 
 from gan_lab.data import default_shape, load_data, mnist, registry
 from gan_lab.data.registry import DatasetInfo, get, names, resolve
 from gan_lab.utils import GanLabError
-from test_data import write_idx  # tests/ is on sys.path (pytest's rootdir-relative import)
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gan_lab" / "data"
 

@@ -20,8 +20,9 @@ The modules, in import order (each imports only :mod:`gan_lab.utils` and the one
 - :mod:`~gan_lab.data.images`: the one image reader (:func:`read_image`, :func:`load_image`) and
   the one pair of pixel converters (:func:`to_uint8`, :func:`to_float`);
 - :mod:`~gan_lab.data.batches`: :class:`ImageData`, :class:`Augment`, :class:`BatchStream`;
+- :mod:`~gan_lab.data.lookup`: walking a data set's lookup order and the "not found" error;
 - :mod:`~gan_lab.data.mnist`, :mod:`~gan_lab.data.folders`, :mod:`~gan_lab.data.celeba`: the
-  idx lookup of the MNIST sets, image folders and their cache, CelebA's layout;
+  idx files of the MNIST sets, image folders and their cache, CelebA's layout;
 - :mod:`~gan_lab.data.sources`: :func:`load_data`, which dispatches on the registry.
 
 Where Fashion-MNIST and MNIST are looked for, in this order: the ``root`` argument,

@@ -67,7 +67,7 @@ class ImageData:
         x = self.images if indices is None else self.images[indices]
         return to_float(x)
 
-    def subset(self, indices) -> "ImageData":
+    def subset(self, indices) -> ImageData:
         """A new ImageData holding ``images[indices]`` (an int n means the first n)."""
         if isinstance(indices, int):
             indices = slice(0, indices)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gan_lab.data.batches import ImageData
 from gan_lab.data.folders import load_folder, scan_folder
-from gan_lab.data.mnist import clip, lookup_places, unset_reason
+from gan_lab.data.lookup import download_step, not_found, places, unset_reason
 from gan_lab.data.registry import DatasetInfo, cache_dir
 from gan_lab.utils import GanLabError
 
@@ -50,7 +50,7 @@ def celeba_partition(image_dir: Path) -> dict[str, int] | None:
 def find_celeba(info: DatasetInfo, root, download: bool) -> Path:
     """Walk the registry's lookup order to the image folder, or raise one GanLabError listing it all."""
     tried = []
-    for desc, base in lookup_places(info, root):
+    for desc, base in places(info, root):
         if base is None:
             tried.append(unset_reason(desc))
             continue
@@ -58,22 +58,22 @@ def find_celeba(info: DatasetInfo, root, download: bool) -> Path:
         if image_dir is not None:
             return image_dir
         tried.append(f"{desc}: no img_align_celeba folder in {base} or {base}/celeba")
-    if "download" in info.lookup and download:
-        target = cache_dir() / "datasets"
-        try:
-            import torchvision.datasets as tvd
+    target = cache_dir() / "datasets"
+    image_dir = download_step(info, download, target, lambda: _download(target), tried)
+    if image_dir is None:
+        raise not_found(info, info.title, tried)
+    return image_dir
 
-            tvd.CelebA(str(target), split="all", target_type=[], download=True)
-            image_dir = celeba_image_dir(target)
-            if image_dir is not None:
-                return image_dir
-            tried.append(f"torchvision CelebA download into {target}: finished, but no img_align_celeba folder")
-        except Exception as exc:
-            tried.append(f"torchvision CelebA download into {target}: {type(exc).__name__}: {clip(exc)}")
-    elif "download" in info.lookup:
-        tried.append("torchvision download: switched off (GAN_LAB_OFFLINE=1 or download=False)")
-    steps = "; ".join(f"({i}) {t}" for i, t in enumerate(tried, 1))
-    raise GanLabError(f"{info.title} not found. Tried: {steps}. {info.not_found_hint()}")
+
+def _download(target: Path) -> Path:
+    """torchvision's CelebA download (Google Drive, needs gdown, often rate-limited) into ``target``."""
+    import torchvision.datasets as tvd
+
+    tvd.CelebA(str(target), split="all", target_type=[], download=True)
+    image_dir = celeba_image_dir(target)
+    if image_dir is None:
+        raise RuntimeError("the download finished, but left no img_align_celeba folder")
+    return image_dir
 
 
 def load_celeba(info: DatasetInfo, split: str, image_size: int, channels: int, root, limit, download) -> ImageData:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from gan_lab.data.lookup import EXPLICIT, download_step, not_found, places, unset_reason
 from gan_lab.data.registry import DatasetInfo, cache_dir, write_cache_file
 from gan_lab.utils import GanLabError
 
@@ -35,36 +36,6 @@ IDX_SIZES = {
 
 # (info, split, root, $GAN_LAB_DATA, cache) -> (images (N, 1, 28, 28) uint8, labels int64, source)
 _MEMO: dict[tuple, tuple[torch.Tensor, torch.Tensor, str]] = {}
-
-
-def clip(text: str, limit: int = 240) -> str:
-    """One line of at most ``limit`` characters (long download errors are cut)."""
-    text = " ".join(str(text).split()).rstrip(".")
-    return text if len(text) <= limit else text[:limit].rstrip() + " ..."
-
-
-def lookup_places(info: DatasetInfo, root) -> list[tuple[str, Path | None]]:
-    """The folders to try, in the registry's order, as (description, folder or None when unset).
-
-    The ``"download"`` step is not a folder and is left to the caller.
-    """
-    env = os.environ.get("GAN_LAB_DATA")
-    places: list[tuple[str, Path | None]] = []
-    for step in info.lookup:
-        if step == "root":
-            places.append(("root argument", Path(root).expanduser() if root is not None else None))
-        elif step == "env":
-            places.append(("$GAN_LAB_DATA", Path(env).expanduser() if env else None))
-        elif step == "offline":
-            places += info.offline_places()
-        elif step == "cache":
-            places.append(("cache", cache_dir() / "datasets"))
-    return places
-
-
-def unset_reason(description: str) -> str:
-    """What the error says about a place that was not given."""
-    return f"{description}: not given" if description == "root argument" else f"{description}: not set"
 
 
 def find_idx(folder: Path, class_name: str) -> tuple[dict[str, Path] | None, str]:
@@ -142,7 +113,7 @@ def find_mnist_like(info: DatasetInfo, split: str, root, download: bool) -> tupl
     class_name = info.torchvision_class
     tried: list[str] = []
     explicit: list[str] = []  # places the user pointed at (root, $GAN_LAB_DATA) that did not work
-    for desc, folder in lookup_places(info, root):
+    for desc, folder in places(info, root):
         if folder is None:
             tried.append(unset_reason(desc))
             continue
@@ -160,21 +131,16 @@ def find_mnist_like(info: DatasetInfo, split: str, root, download: bool) -> tupl
                     warnings.warn(f"{class_name}: {'; '.join(explicit)}; using {desc} {folder} instead",
                                   stacklevel=4)
                 return images, labels, str(folder)
-        if desc in ("root argument", "$GAN_LAB_DATA"):
+        if desc in EXPLICIT:
             explicit.append(tried[-1])
 
-    if "download" in info.lookup and download:
-        env = os.environ.get("GAN_LAB_DATA")
-        target = Path(env).expanduser() if env else cache_dir() / "datasets" / "download"
-        try:
-            images, labels = torchvision_load(class_name, target, split, download=True)
-            return images, labels, f"torchvision download in {target}"
-        except Exception as exc:
-            tried.append(f"torchvision download into {target}: {type(exc).__name__}: {clip(exc)}")
-    elif "download" in info.lookup:
-        tried.append("torchvision download: switched off (GAN_LAB_OFFLINE=1 or download=False)")
-    steps = "; ".join(f"({i}) {t}" for i, t in enumerate(tried, 1))
-    raise GanLabError(f"{info.title} {split} set not found. Tried: {steps}. {info.not_found_hint()}")
+    env = os.environ.get("GAN_LAB_DATA")
+    target = Path(env).expanduser() if env else cache_dir() / "datasets" / "download"
+    got = download_step(info, download, target, lambda: torchvision_load(class_name, target, split, download=True),
+                        tried)
+    if got is not None:
+        return got[0], got[1], f"torchvision download in {target}"
+    raise not_found(info, f"{info.title} {split} set", tried)
 
 
 def load_mnist_like(info: DatasetInfo, split: str, root, download: bool) -> tuple[torch.Tensor, torch.Tensor, str]:
