@@ -125,6 +125,7 @@ def test_existing_paths_are_not_names(offline_env, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve("./mnist") is None
     assert resolve(Path("mnist")) is None  # a Path object, even a bare relative one, is a path
+    assert resolve(Path("celeba")).name == "celeba"  # ... when it exists; otherwise the name counts
     with pytest.warns(UserWarning, match="both a data set name and a file or folder"):
         assert resolve("mnist").name == "mnist"  # a bare name still means the data set
 

@@ -242,7 +242,7 @@ def names() -> tuple[str, ...]:
 
 
 def _looks_like_path(spec) -> bool:
-    """A ``Path`` object, or text written as a path (a separator, or starting with ``.`` or ``~``)."""
+    """A ``Path`` object, or text written as a path (with a separator, or starting with ``.`` or ``~``)."""
     if isinstance(spec, os.PathLike):
         return True
     text = str(spec).strip()
@@ -252,20 +252,23 @@ def _looks_like_path(spec) -> bool:
 def resolve(spec: str | os.PathLike) -> DatasetInfo | None:
     """The registered data set ``spec`` names, or None when ``spec`` is an existing file or folder.
 
-    A bare word that is a name wins over a folder of the same name in the working directory
-    (write ``./celeba`` for the folder; a warning says so); a ``Path`` object or text with a path
-    separator is always a path. Anything else raises :class:`~gan_lab.utils.GanLabError` listing
-    the known names.
+    Names and aliases are matched by :func:`normalise`. When a name is also an existing path in
+    the working directory, the way it is written decides: a bare word (``"celeba"``) is the data
+    set (with a warning), a ``Path`` object or text with a separator (``"./celeba"``) is the
+    path. Anything that is neither a name nor an existing file or folder raises
+    :class:`~gan_lab.utils.GanLabError` listing the known names.
     """
-    if not _looks_like_path(spec):
-        for info in _DATASETS.values():
-            if info.matches(str(spec)):
-                if Path(str(spec).strip()).exists():
-                    warnings.warn(f"{str(spec).strip()!r} is both a data set name and a file or folder here; "
-                                  f"using the data set {info.name}; write ./{str(spec).strip()} for the path",
-                                  stacklevel=2)
-                return info
+    info = next((i for i in _DATASETS.values() if i.matches(str(spec))), None)
     path = Path(os.path.expanduser(str(spec)))
+    if info is not None:
+        if not (path.is_dir() or path.is_file()):
+            return info
+        if not _looks_like_path(spec):
+            warnings.warn(f"{str(spec).strip()!r} is both a data set name and a file or folder here; "
+                          f"using the data set {info.name}; write ./{str(spec).strip()} for the path",
+                          stacklevel=2)
+            return info
+        return None
     if path.is_dir() or path.is_file():
         return None
     known = ", ".join(names())
