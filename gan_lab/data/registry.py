@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gan_lab.utils import GanLabError, atomic_write
+from gan_lab.utils import GanLabError, atomic_write, cache_dir
 
 __all__ = [
     "DatasetInfo",
@@ -51,12 +51,6 @@ REPO_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "data"
 # ---------------------------------------------------------------------------------------------
 # Where files go: the cache and the download switch
 # ---------------------------------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """Where decoded images and unpacked idx files go: ``$GAN_LAB_CACHE`` or ``~/.cache/gan_lab``."""
-    env = os.environ.get("GAN_LAB_CACHE", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "gan_lab"
 
 
 def downloads_allowed() -> bool:
