@@ -86,8 +86,6 @@ class Discriminator(nn.Module):
 class Model(BCEGAN):
     family = "vanilla"
 
-    def __init__(self, config: Config):
-        super().__init__(config)
-        self.G = Generator(config)
-        self.D = Discriminator(config)
-        self.setup()
+    def build(self):
+        self.G = Generator(self.config)
+        self.D = Discriminator(self.config)
