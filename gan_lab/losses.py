@@ -280,7 +280,8 @@ def dnfm_d_loss(d_real: Tensor, d_fake: Tensor, d_noisy: Tensor, real_label: flo
     Returns:
         ``DNFMDLoss(total, real, fake, noisy)``, the parts unhalved.
     """
-    loss_real, loss_fake = d_loss_minimax(d_real, d_fake, real_label)[1:]
+    minimax = d_loss_minimax(d_real, d_fake, real_label)
+    loss_real, loss_fake = minimax.real, minimax.fake
     # -log(1 - D(G(z~)))
     loss_noisy = F.binary_cross_entropy_with_logits(d_noisy, torch.zeros_like(d_noisy))
     # (L_minimax(x, G(z)) + L_minimax(x, G(z~))) / 2
@@ -352,8 +353,8 @@ def pixel_gradient_penalty(critic: Callable[[Tensor], Tensor], x_real: Tensor, x
         GP = \frac{1}{BHW}\sum_{b,i,j}\Big(\big\|\nabla_{\hat x_{b,:,i,j}} \textstyle\sum D(\hat x)\big\|_2 - 1\Big)^2
 
     The norm runs over the colour channels of each pixel, not over the whole image as in
-    Gulrajani et al. (2017) and :func:`gan_lab.losses.gradient_penalty`. The dissertation's argument (section 4.4): the critic judges *patches*,
-    so the Lipschitz constraint is asked of each pixel; the official SinGAN code computes the norm
+    Gulrajani et al. (2017) and :func:`gradient_penalty`. The dissertation's argument (section 4.4):
+    the critic judges *patches*, so the Lipschitz constraint is asked of each pixel; the official SinGAN code computes the norm
     over ``dim=1`` of an (N, C, H, W) gradient, which is the same thing. With the whole-image norm
     the target of 1 would be spread over all H x W pixels and the penalty would mean something
     else at every scale. The gradient is that of the *sum* of the patch map.

@@ -25,6 +25,12 @@ and dropout 0.3 (the thesis names 0.3 and 0.4 without saying where each goes).
 The nets are :class:`gan_lab.nn.ConvGenerator` and :class:`gan_lab.nn.ConvDiscriminator` (its
 linear score over the whole last map is the paper's final convolution over that map), with no
 biases, as in the PyTorch DCGAN example (every conv but the first and last is followed by batch norm).
+
+References: Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
+Convolutional Generative Adversarial Networks", ICLR 2016; K. Deng, "Generating images using a Deep
+Convolutional GANs", MSc thesis, University College Cork, 2024 (``dcgan-thesis-mnist-afhq.txt``);
+S. Sharma, "Image Synthesis using Generative Adversarial Networks", MSc literature review,
+Tribhuvan University, 2021 (``dcgan-fashion-mnist-faces.txt``).
 """
 from __future__ import annotations
 

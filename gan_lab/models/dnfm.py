@@ -20,12 +20,13 @@ discriminator (no minibatch discrimination); the thesis's ablation switches them
 
 Choices the source leaves open, and ours:
 
-* Nets: DCGAN generator (:mod:`gan_lab.models.dcgan`), DCGAN discriminator with batch norm
+* Nets: DCGAN generator (:class:`gan_lab.nn.ConvGenerator`), DCGAN discriminator with batch norm
   (:class:`gan_lab.nn.ConvDiscriminator`), and E shaped like D (batch norm, LeakyReLU) ending in a
   linear map to ``latent_dim`` (no output activation: z is Gaussian). 28/32/64/128 px.
-* Discriminator loss with ``augment_d`` (:func:`gan_lab.losses.dnfm_d_loss`): :math:`L_D = \mathrm{BCE}(D(x), 1) + \tfrac12[\mathrm{BCE}(D(G(z)), 0)
-  + \mathrm{BCE}(D(G(\tilde z)), 0)]`. Halving the fake terms keeps the real/fake balance of the
-  plain loss, so switching the augmentation off changes only what the fake half sees.
+* Discriminator loss with ``augment_d`` (:func:`gan_lab.losses.dnfm_d_loss`):
+  :math:`L_D = \mathrm{BCE}(D(x), 1) + \tfrac12[\mathrm{BCE}(D(G(z)), 0) + \mathrm{BCE}(D(G(\tilde z)), 0)]`.
+  Halving the fake terms keeps the real/fake balance of the plain loss, so switching the
+  augmentation off changes only what the fake half sees.
   Each of the three batches goes through D separately (batch norm statistics per batch, as DCGAN).
 * Label smoothing: off (``real_label=1.0``); the thesis does not mention it for DNFM.
 * The generator's feature-matching batch is :math:`G(z)` only; :math:`G(\tilde z)` enters G's loss
@@ -41,6 +42,10 @@ Choices the source leaves open, and ours:
   settings and scores are in ``benchmarks/README.md``). λ1 scales a sum of ``latent_dim``
   squared errors, so λ1·L_NP starts near λ1·latent_dim. The thesis studies several λ1 values
   (its Table 4.1, whose numbers are not in our source).
+
+References: C. Li, "A Denoising Generative Adversarial Network Based on Enhanced Feature Mapping
+of Data Augmentation for Image Synthesis", PhD thesis, Universiti Sains Malaysia, 2024
+(``dnfm-gan-thesis.txt``); Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ Training GANs" (2016), the baseline of the DNFM-GAN thesis.
 
 Choices the paper leaves open, and ours:
 
-* Nets: the DCGAN generator (:mod:`gan_lab.models.dcgan`) and a DCGAN discriminator with batch
+* Nets: the DCGAN generator (:class:`gan_lab.nn.ConvGenerator`) and a DCGAN discriminator with batch
   norm (:class:`gan_lab.nn.ConvDiscriminator`), at 28/32/64/128 px. (Salimans et al.'s CIFAR
   discriminator uses weight norm and dropout; their ImageNet model is DCGAN-based.)
 * Feature layer: the last convolutional block (``feature_layer=-1``), the layer just before
@@ -30,6 +30,10 @@ Choices the paper leaves open, and ours:
 * Historical averaging keeps cumulative means (buffers, saved in checkpoints), updated after
   every optimiser step of that player.
 * Adam(2e-4, (0.5, 0.999)), one D step per G step, as DCGAN.
+
+References: Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016; C. Li,
+"A Denoising Generative Adversarial Network Based on Enhanced Feature Mapping of Data Augmentation
+for Image Synthesis", PhD thesis, Universiti Sains Malaysia, 2024 (``dnfm-gan-thesis.txt``).
 """
 from __future__ import annotations
 

@@ -32,8 +32,8 @@ Choices the paper leaves open (or that we change), and ours:
   64 px nets use 5x5 kernels and a 512-unit dense layer in D; we keep one net shape for all families.
 * :math:`\mathrm{Dis}_l`: the last convolutional block of D (``feature_layer=-1``); any block index works.
 * :math:`L_{llike}` (:func:`gan_lab.losses.llike_loss`) is the Gaussian negative log-likelihood with
-  unit variance, summed over the features of a sample and averaged over the batch; :math:`L_{prior}` is summed over latent
-  dimensions and averaged over the batch (:func:`gan_lab.losses.kl_normal`). So their balance in
+  unit variance, summed over the features of a sample and averaged over the batch; :math:`L_{prior}`
+  is summed over latent dimensions and averaged over the batch (:func:`gan_lab.losses.kl_normal`). So their balance in
   the encoder's loss is the paper's, for any batch size; γ sets the decoder's balance.
 * :math:`\mathrm{Dis}_l(x)` and :math:`\mathrm{Dis}_l(\tilde x)` are computed in one forward pass
   of the concatenated batch, so batch norm normalises both with the same statistics (two
@@ -45,6 +45,9 @@ Choices the paper leaves open (or that we change), and ours:
 * γ = 1e-2 (our choice: with ``ndf=64`` the feature sum has thousands of terms, so γ·L_llike
   starts on the scale of the GAN term). latent_dim 128 as in the paper's CelebA model.
 * Optimisers: Adam(2e-4, (0.5, 0.999)) for E, G (decoder) and D, one D step per E/G step.
+
+References: Larsen, Sønderby, Larochelle & Winther, "Autoencoding beyond pixels using a learned
+similarity metric", ICML 2016; Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
 """
 from __future__ import annotations
 

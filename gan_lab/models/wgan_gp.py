@@ -13,7 +13,7 @@ The critic :math:`f` outputs an unbounded score (no sigmoid). It is trained to m
 
 Choices the papers leave open, and ours:
 
-* Nets: the DCGAN generator of :mod:`gan_lab.models.dcgan` and a DCGAN-shaped critic
+* Nets: the DCGAN generator (:class:`gan_lab.nn.ConvGenerator`) and a DCGAN-shaped critic
   (:class:`gan_lab.nn.ConvDiscriminator`), at 28/32/64/128 px. Gulrajani et al. use a ResNet for
   their best CIFAR-10 numbers; the DCGAN shape keeps the comparison with the other families fair.
 * Layer norm = ``GroupNorm(1, C)``: normalises each sample over (C, H, W), per-channel affine.
@@ -26,6 +26,9 @@ Choices the papers leave open, and ours:
   ``loss_d_real``/``loss_d_fake`` are the two terms of :func:`gan_lab.losses.wasserstein_critic_loss`.
 * ``--model wgan-clip`` is this module's Config with :data:`CLIP`'s fields
   (:func:`gan_lab.models.make_config`).
+
+References: Arjovsky, Chintala & Bottou, "Wasserstein Generative Adversarial Networks", ICML 2017;
+Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
 """
 from __future__ import annotations
 
