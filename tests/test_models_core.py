@@ -131,44 +131,47 @@ def test_config_round_trip_through_dict():
 # -- the family kit -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class LSConfig(ConvConfig):
+class HingeConfig(ConvConfig):
     PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)}
 
 
-class LSModel(GANModel):
-    """A least-squares GAN written the way models/__init__.py's "Adding a family" says: Config, nets, two steps."""
+class HingeModel(GANModel):
+    """A hinge-loss GAN (Lim & Ye, 2017), written the way models/__init__.py's "Adding a family"
+    says: its Config, its nets in build(), its two steps; nothing else."""
 
-    family = "lsgan"
+    family = "hinge"
 
     def build(self):
         self.G = conv_generator(self.config)
-        self.D = conv_discriminator(self.config, norm="batch")
+        self.D = conv_discriminator(self.config, norm="layer")
 
     def d_step(self, x_real):
-        x_fake = self.G(self.sample_latent(x_real.shape[0])).detach()    # (B, C, H, W)
-        loss = 0.5 * ((self.D(x_real) - 1).pow(2).mean() + self.D(x_fake).pow(2).mean())
+        with torch.no_grad():
+            x_fake = self.G(self.sample_latent(x_real.shape[0]))            # (B, C, H, W)
+        # E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]
+        loss = torch.relu(1 - self.D(x_real)).mean() + torch.relu(1 + self.D(x_fake)).mean()
         self.optimize("D", loss)
         return {"loss_d": loss.detach()}
 
     def g_step(self, x_real):
         with frozen(self.D):
-            loss = 0.5 * (self.D(self.G(self.sample_latent(x_real.shape[0]))) - 1).pow(2).mean()
+            loss = -self.D(self.G(self.sample_latent(x_real.shape[0]))).mean()
             self.optimize("G", loss)
         return {"loss_g": loss.detach()}
 
 
 def test_a_new_family_trains_through_the_loop(tmp_path, monkeypatch):
-    lsgan = ModuleType("lsgan")
-    lsgan.Config, lsgan.Model = LSConfig, LSModel
-    monkeypatch.setitem(models.FAMILIES, "lsgan", lsgan)          # the one line a new family adds
-    model = LSModel(make_config("lsgan", "tiny"))
+    hinge = ModuleType("hinge")
+    hinge.Config, hinge.Model = HingeConfig, HingeModel
+    monkeypatch.setitem(models.FAMILIES, "hinge", hinge)          # the one line a new family adds
+    model = get_family("hinge").Model(make_config("hinge", "tiny"))
     assert set(model.optimizers) == {"G", "D"}
     g = torch.Generator().manual_seed(0)
     data = ImageData(torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=g))
-    history = train(model, data, TrainConfig.fast(out=str(tmp_path / "lsgan"), steps=4, batch_size=8))
+    history = train(model, data, TrainConfig.fast(out=str(tmp_path / "hinge"), steps=4, batch_size=8))
     assert [row["step"] for row in history] == [1, 2, 3, 4]
     assert all(torch.isfinite(torch.as_tensor(float(row["loss_d"]))) for row in history)
-    with open(tmp_path / "lsgan" / "history.csv") as fh:
+    with open(tmp_path / "hinge" / "history.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 4
 
 
@@ -193,7 +196,7 @@ def test_a_family_without_build_cannot_be_made():
             self.G, self.D = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
 
     with pytest.raises(NotImplementedError, match="build"):
-        Forgot(LSConfig.tiny())
+        Forgot(HingeConfig.tiny())
 
 
 def test_build_must_set_g_and_d():
@@ -202,7 +205,7 @@ def test_build_must_set_g_and_d():
             self.G = torch.nn.Linear(2, 2)
 
     with pytest.raises(GanLabError, match="self.D"):
-        NoD(LSConfig.tiny())
+        NoD(HingeConfig.tiny())
 
 
 def test_a_net_without_an_optimiser_is_refused():
@@ -211,7 +214,7 @@ def test_a_net_without_an_optimiser_is_refused():
             self.G, self.D, self.E = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1), torch.nn.Linear(2, 2)
 
     with pytest.raises(GanLabError, match="E.weight has no optimiser"):
-        ExtraNet(LSConfig.tiny())
+        ExtraNet(HingeConfig.tiny())
 
 
 def test_construction_sets_up_optimisers_and_ema():

@@ -42,7 +42,8 @@ and the one loop (:func:`gan_lab.train.train`) does the rest. A least-squares GA
 
 Put it in ``gan_lab/models/lsgan.py``, its losses in :mod:`gan_lab.losses` (with their equations),
 import it here and add ``"lsgan": lsgan`` to :data:`FAMILIES`; the command line, checkpoints and
-the book then know it. ``tests/test_models_core.py`` trains this very example through the loop.
+the book then know it. ``tests/test_models_core.py`` runs this example and trains a family
+written this way through the loop.
 """
 from __future__ import annotations
 

@@ -88,6 +88,18 @@ class Model(GANModel):
             self.hist_G = HistoricalAverage(self.G)
             self.hist_D = HistoricalAverage(self.D)
 
+    def with_history(self, name: str, loss: Tensor) -> tuple[Tensor, Tensor]:
+        """``loss`` + hist_weight * net ``name``'s historical-averaging penalty, and the penalty (0 when off)."""
+        if self.config.hist_weight == 0:
+            return loss, torch.zeros((), device=loss.device)
+        hist = getattr(self, f"hist_{name}").penalty(self.bare(name))
+        return loss + self.config.hist_weight * hist, hist
+
+    def update_history(self, name: str) -> None:
+        """After net ``name``'s optimiser step: add its parameters to their running means."""
+        if self.config.hist_weight > 0:
+            getattr(self, f"hist_{name}").update(self.bare(name))
+
     def d_step(self, x_real: Tensor) -> dict:
         c = self.config
         with self.autocast():
@@ -96,14 +108,9 @@ class Model(GANModel):
             d_real = self.D(x_real).float()                             # (B,) logits
             d_fake = self.D(x_fake).float()
             parts = losses.d_loss_minimax(d_real, d_fake, c.real_label)
-            loss = parts.total
-            hist = torch.zeros((), device=x_real.device)
-            if c.hist_weight > 0:
-                hist = self.hist_D.penalty(self.bare("D"))
-                loss = loss + c.hist_weight * hist
+            loss, hist = self.with_history("D", parts.total)
         self.optimize("D", loss)
-        if c.hist_weight > 0:
-            self.hist_D.update(self.bare("D"))
+        self.update_history("D")
         return {**d_stats(parts, d_real, d_fake), "loss_d": loss.detach(), "hist_d": hist.detach()}
 
     def g_step(self, x_real: Tensor) -> dict:
@@ -117,11 +124,7 @@ class Model(GANModel):
                 loss = fm
             else:
                 loss = losses.g_loss_nonsaturating(D(x_fake).float())
-            hist = torch.zeros((), device=x_real.device)
-            if c.hist_weight > 0:
-                hist = self.hist_G.penalty(self.bare("G"))
-                loss = loss + c.hist_weight * hist
+            loss, hist = self.with_history("G", loss)
             self.optimize("G", loss)
-        if c.hist_weight > 0:
-            self.hist_G.update(self.bare("G"))
+        self.update_history("G")
         return {"loss_g": loss.detach(), "feature_matching": fm.detach(), "hist_g": hist.detach()}
