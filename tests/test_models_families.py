@@ -8,8 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lab.models import get_family, make_config, wgan_gp
-from gan_lab.nn import SUPPORTED_SIZES
+from gan_lab import cli
+from gan_lab.checkpoint import load_checkpoint, save_checkpoint
+from gan_lab.models import dnfm, get_family, improved, make_config, wgan_gp
+from gan_lab.nn import SUPPORTED_SIZES, ConvDiscriminator, MinibatchDiscrimination, paired_features
 
 FAMILIES = ("wgan-gp", "wgan-clip", "vaegan", "improved-dcgan", "dnfm")
 
@@ -82,8 +84,6 @@ def test_logged_keys_are_the_same_every_step(name):
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_state_dict_round_trip(name, tmp_path):
-    from gan_lab.checkpoint import load_checkpoint, save_checkpoint
-
     torch.manual_seed(1)
     model = make(name)
     x_real = torch.rand(4, 1, 28, 28) * 2 - 1
@@ -135,8 +135,6 @@ def test_wgan_clip_defaults_and_clipping():
 
 
 def test_cli_picks_the_wgan_mode_from_the_model_name():
-    from gan_lab import cli
-
     args = argparse.Namespace(data="fashion-mnist", overrides=["clip_value=0.02"], image_size=None, channels=None,
                               preset=None, fast=True)
     config = cli.model_config("wgan-clip", args)
@@ -171,9 +169,6 @@ def test_critic_loss_is_wasserstein_plus_penalty():
 # -- ImprovedDCGAN -------------------------------------------------------------------------------------
 
 def test_improved_defaults_follow_salimans():
-    from gan_lab.models import improved
-    from gan_lab.nn import MinibatchDiscrimination
-
     c = improved.Config()
     assert (c.real_label, c.g_loss, c.minibatch_kernels, c.hist_weight) == (0.9, "feature_matching", 100, 0.0)
     model = improved.Model(improved.Config.tiny())
@@ -183,8 +178,6 @@ def test_improved_defaults_follow_salimans():
 
 
 def test_improved_historical_averaging_adds_a_penalty_and_is_saved():
-    from gan_lab.models import improved
-
     model = improved.Model(improved.Config.tiny(hist_weight=0.5))
     x_real = torch.rand(4, 1, 28, 28) * 2 - 1
     model.d_step(x_real)
@@ -196,8 +189,6 @@ def test_improved_historical_averaging_adds_a_penalty_and_is_saved():
 
 
 def test_improved_feature_layer_is_checked():
-    from gan_lab.models import improved
-
     with pytest.raises(ValueError, match="feature_layer"):
         improved.Config.tiny(feature_layer=5)
     model = improved.Model(improved.Config.tiny(feature_layer=0))
@@ -207,8 +198,6 @@ def test_improved_feature_layer_is_checked():
 # -- DNFM-GAN ------------------------------------------------------------------------------------------
 
 def test_dnfm_switches():
-    from gan_lab.models import dnfm
-
     x_real = torch.rand(4, 1, 28, 28) * 2 - 1
     plain = dnfm.Model(dnfm.Config.tiny(denoise=False, augment_d=False, std_weight=0.0))
     assert not hasattr(plain, "E") and set(plain.optimizers) == {"G", "D"}
@@ -224,8 +213,6 @@ def test_dnfm_switches():
 
 
 def test_dnfm_discriminator_sees_both_fakes_as_fake():
-    from gan_lab.models import dnfm
-
     torch.manual_seed(3)
     model = dnfm.Model(dnfm.Config.tiny())
     x_real = torch.rand(4, 1, 28, 28) * 2 - 1
@@ -243,8 +230,6 @@ def test_dnfm_discriminator_sees_both_fakes_as_fake():
 
 
 def test_dnfm_noisy_code_has_sigma():
-    from gan_lab.models import dnfm
-
     model = dnfm.Model(dnfm.Config.tiny(noise_std=0.3))
     z = torch.zeros(20000, 4)
     assert model.noisy(z).std().item() == pytest.approx(0.3, rel=0.03)
@@ -264,8 +249,6 @@ def test_bad_config_values_raise(name):
 
 def test_paired_features_share_one_batch_norm_pass():
     """Feature matching compares real and fake features under the same batch statistics."""
-    from gan_lab.nn import ConvDiscriminator, paired_features
-
     torch.manual_seed(0)
     D = ConvDiscriminator(28, 1, (8, 16), norm="batch").train()
     x_real = torch.rand(6, 1, 28, 28) * 2 - 1
