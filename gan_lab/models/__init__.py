@@ -18,6 +18,7 @@ FAMILIES: dict[str, str] = {
     "vaegan": "vaegan",
     "improved-dcgan": "improved",
     "dnfm": "dnfm",
+    "singan": "singan",
 }
 
 
