@@ -173,8 +173,8 @@ def cmd_train(args) -> int:
             raise GanLabError(f"{run.path} holds a {payload['family']} run, not a SinGAN one; use gan-lab train --resume")
         seed_everything(payload["train_config"]["seed"])
         model = build_from_payload(payload)
-        config = TrainConfig(**{**payload["train_config"], "out": str(run.path), "device": args.device,
-                                "progress": not args.quiet})
+        config = TrainConfig(**{**payload["train_config"], "steps": model.total_steps, "out": str(run.path),
+                                "device": args.device, "progress": not args.quiet})
     else:
         if args.image is None:
             raise GanLabError("--image is required to start a run (only --resume reads it from the checkpoint)")
