@@ -8,6 +8,7 @@ One training run writes one folder, and this module is the only code that knows 
       metrics.json              scores added by gan-lab eval and callbacks, keyed by metric/step/n/protocol
       samples/step_XXXXXX.png   sample grids from a fixed seed
       checkpoints/last.pt       the newest checkpoint; step_XXXXXX.pt kept every keep_every steps
+      records/NAME.json         rows a callback measured during training (e.g. gradient norms)
 
 The training loop, SinGAN, the metrics, the plots, the book and the command line all go through
 :class:`RunDir`; every file it writes is written atomically (:func:`gan_lab.utils.atomic_write`),
@@ -35,6 +36,7 @@ CONFIG = "config.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 SAMPLES = "samples"
+RECORDS = "records"
 CHECKPOINTS = "checkpoints"
 LAST = "last.pt"
 _STEP_FILE = re.compile(r"step_(\d+)\.(png|pt)$")
@@ -158,6 +160,28 @@ class RunDir:
     def finished_steps(self) -> int:
         """Steps in ``last.pt``; 0 when there is no checkpoint."""
         return int(self.checkpoint_payload()["step"]) if self.has_checkpoint() else 0
+
+    # -- records/ ---------------------------------------------------------------------------------
+    def write_records(self, name: str, rows: list[dict]) -> Path:
+        """Keep rows a callback measured (``records/NAME.json``), so they outlive the training call."""
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise GanLabError(f"record name {name!r}: use letters, digits, '.', '_' and '-' only")
+        text = json.dumps(rows, indent=1, default=_json_default) + "\n"
+        return atomic_write_text(self.path / RECORDS / f"{name}.json", text)
+
+    def read_records(self, name: str, upto_step: int | None = None) -> list[dict]:
+        """The rows of ``records/NAME.json`` ([] when absent); only rows with ``step <= upto_step``
+        when given (what a resumed run keeps)."""
+        path = self.path / RECORDS / f"{name}.json"
+        if not path.is_file():
+            return []
+        try:
+            rows = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise GanLabError(f"{path} is not readable JSON ({exc}); delete it to measure again") from exc
+        if upto_step is not None:
+            rows = [r for r in rows if r.get("step", 0) <= upto_step]
+        return rows
 
     # -- metrics.json ----------------------------------------------------------------------------
     def read_metrics(self) -> dict:
