@@ -127,10 +127,10 @@ class Model(GANModel):
             self._finish_scale()
 
     def _enter_scale(self, n: int, fresh: bool) -> None:
-        """Make scale ``n`` the one in training.
+        r"""Make scale ``n`` the one in training.
 
         ``fresh``: its first step, so start from the weights of scale ``n - 1`` (when shapes
-        match) and set the noise amplitude :math:`\\sigma_n`; otherwise (a resumed run) keep the
+        match) and set the noise amplitude :math:`\sigma_n`; otherwise (a resumed run) keep the
         loaded weights and amplitude.
         """
         c = self.config
