@@ -254,6 +254,7 @@ def test_reconstruction_noise_fixed_at_coarsest_only(trained):
     assert torch.equal(a, b) and not torch.equal(a[0], a[1])
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of")
 def test_preview_is_seeded_and_leaves_the_global_rng_alone(trained):
     model, _, _ = trained
     torch.manual_seed(5)
@@ -261,8 +262,12 @@ def test_preview_is_seeded_and_leaves_the_global_rng_alone(trained):
     a = model.preview(3, seed=2)
     assert torch.equal(torch.random.get_rng_state(), before)
     assert torch.equal(a, model.preview(3, seed=2)) and torch.equal(a, model.sample(3, seed=2))
-    untrained = _model()                                   # during training: the scales up to the current one
+    untrained = _model()                                   # during training: up to the scale in training
     assert untrained.preview(2, seed=0).shape == (2, 3, *untrained.sizes[0])
+    for step in range(3):
+        untrained.begin_step(step)
+        untrained.end_step(step)
+    assert untrained.scale == 1 and untrained.preview(2, seed=0).shape == (2, 3, *untrained.sizes[1])
 
 
 def test_init_from_previous_scale_when_shapes_match(tmp_path):

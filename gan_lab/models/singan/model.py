@@ -263,11 +263,11 @@ class Model(GANModel):
         return self.run(start, None, prev=prev, n=n, sizes=sizes, generator=generator)
 
     def preview(self, n: int, seed: int = 0) -> Tensor:
-        """Random images from the scales trained so far and the one in training (the loop's grids).
+        """Random images from the finest scale trained or in training (the loop's sample grids).
 
         Noise comes from a generator seeded with ``seed``, so the loop's RNG stream is untouched.
         """
-        stop = min(self.num_scales, int(self.scales_trained) + 1)
+        stop = min(self.num_scales, max(1, int(self.scales_trained), self.scale + 1))
         return self.run(0, stop, n=n, generator=seeded_generator(seed, self.device), check=False)
 
     def generate(self, z: Tensor | int, use_ema: bool = True) -> Tensor:
