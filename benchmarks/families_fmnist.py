@@ -26,7 +26,7 @@ import torch
 
 from gan_lab.metrics.classifier import ClassifierFDTracker, classifier_frechet_distance, load_classifier
 from gan_lab.data import load_data
-from gan_lab.models import get_family
+from gan_lab.models import get_family, make_config
 from gan_lab.train import TrainConfig, train
 from gan_lab.utils import seed_everything
 
@@ -44,7 +44,7 @@ RUNS: dict[str, tuple[str, dict]] = {
     "improved-dcgan-ns": ("improved-dcgan", dict(WIDTH, g_loss="nonsaturating")),   # minibatch disc. + -log D
     "dnfm": ("dnfm", dict(WIDTH, nef=32)),
     # the thesis's ablation (switch the three parts on one by one) and the weights around them,
-    # at sigma = 0.5, the setting the DNFM docstring's table was measured at; "dnfm" is the default
+    # at sigma = 0.5, the setting of the DNFM table in benchmarks/README.md; "dnfm" is the default
     # (sigma = 0.1)
     "dnfm-none": ("dnfm", dict(S05, denoise=False, augment_d=False, std_weight=0.0)),
     "dnfm-denoise": ("dnfm", dict(S05, denoise=True, augment_d=False, std_weight=0.0)),
@@ -81,11 +81,9 @@ def tail_means(history: list[dict], n: int = 100) -> dict:
 
 def run_one(name: str, args, data, classifier) -> dict:
     family_name, overrides = RUNS[name]
-    family = get_family(family_name)
-    values = dict(image_size=28, channels=1, **overrides)
-    config = family.config_for(family_name, **values) if hasattr(family, "config_for") else family.Config(**values)
+    config = make_config(family_name, image_size=28, channels=1, **overrides)
     seed_everything(args.seed)
-    model = family.Model(config)
+    model = get_family(family_name).Model(config)
     out = Path(args.out) / name
     fd0 = classifier_frechet_distance(model, n=args.n, classifier=classifier)["value"]
     tracker = ClassifierFDTracker(every=args.every, n=args.n)

@@ -6,12 +6,14 @@ Working on logits lets us use ``binary_cross_entropy_with_logits``, which comput
 followed by ``BCELoss`` loses precision exactly where training gets interesting
 (a confident discriminator).
 
-Each function returns a scalar tensor (the batch mean) so that it can be back-propagated;
-the step functions log the parts.
+Each function returns a scalar tensor (the batch mean) that can be back-propagated, or, for a
+loss made of parts a chapter plots, a small named tuple whose first field ``total`` is that scalar
+and whose other fields are the parts (``loss, real, fake = d_loss_minimax(d_real, d_fake)``).
+The step functions log every part.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +21,15 @@ import torch.nn.functional as F
 Tensor = torch.Tensor
 
 
-def d_loss_minimax(d_real: Tensor, d_fake: Tensor, real_label: float = 1.0) -> Tensor:
+class DLoss(NamedTuple):
+    """A discriminator's (or critic's) loss and its terms on real and on generated samples."""
+
+    total: Tensor    # real + fake, what is back-propagated
+    real: Tensor     # the term on real samples
+    fake: Tensor     # the term on generated samples
+
+
+def d_loss_minimax(d_real: Tensor, d_fake: Tensor, real_label: float = 1.0) -> DLoss:
     r"""Discriminator loss of the minimax game (Goodfellow et al., 2014).
 
     .. math::
@@ -34,6 +44,10 @@ def d_loss_minimax(d_real: Tensor, d_fake: Tensor, real_label: float = 1.0) -> T
         d_real: logits of D on real samples, any shape.
         d_fake: logits of D on generated samples, any shape.
         real_label: target for real samples, in (0, 1].
+
+    Returns:
+        ``DLoss(total, real, fake)``: :math:`L_D`, :math:`-\mathbb{E}[\log D(x)]` and
+        :math:`-\mathbb{E}[\log(1 - D(G(z)))]`.
     """
     if not 0.0 < real_label <= 1.0:
         raise ValueError(f"real_label must be in (0, 1], got {real_label}")
@@ -41,7 +55,7 @@ def d_loss_minimax(d_real: Tensor, d_fake: Tensor, real_label: float = 1.0) -> T
     loss_real = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_label))
     # -log(1 - D(G(z)))
     loss_fake = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-    return loss_real + loss_fake
+    return DLoss(loss_real + loss_fake, loss_real, loss_fake)
 
 
 def g_loss_saturating(d_fake: Tensor) -> Tensor:
@@ -79,7 +93,7 @@ def d_accuracy(d_real: Tensor, d_fake: Tensor) -> Tensor:
 
 # -- Wasserstein GAN (Arjovsky et al., 2017; Gulrajani et al., 2017) ------------------------------
 
-def wasserstein_critic_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
+def wasserstein_critic_loss(d_real: Tensor, d_fake: Tensor) -> DLoss:
     r"""The critic's loss of the Wasserstein GAN (no sigmoid, no logarithm):
 
     .. math::
@@ -87,10 +101,18 @@ def wasserstein_critic_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
 
     Minimising it maximises :math:`\mathbb{E}[f(x)] - \mathbb{E}[f(G(z))]`, which estimates
     the Wasserstein-1 distance when :math:`f` is 1-Lipschitz (enforced by weight clipping or
-    by :func:`gradient_penalty`). ``d_real``/``d_fake`` are raw critic scores, any shape.
+    by :func:`gradient_penalty`). ``d_real``/``d_fake`` are raw critic scores, any shape (a
+    PatchGAN's map of scores is averaged over the map too). The penalty is added by the model.
+
+    Returns:
+        ``DLoss(total, real, fake)``: :math:`L_C`, :math:`-\mathbb{E}[f(x)]` and
+        :math:`\mathbb{E}[f(G(z))]`; ``-total`` is the critic's estimate of the distance.
     """
-    # E[f(G(z))] - E[f(x)]
-    return d_fake.mean() - d_real.mean()
+    # -E[f(x)]
+    loss_real = -d_real.mean()
+    # E[f(G(z))]
+    loss_fake = d_fake.mean()
+    return DLoss(loss_fake + loss_real, loss_real, loss_fake)
 
 
 def wasserstein_generator_loss(d_fake: Tensor) -> Tensor:
@@ -128,7 +150,7 @@ def gradient_penalty(critic, x_real: Tensor, x_fake: Tensor) -> Tensor:
     return ((norms - 1.0) ** 2).mean()
 
 
-# -- VAE-GAN and DNFM-GAN ---------------------------------------------------------------------------
+# -- VAE-GAN, DNFM-GAN, ImprovedDCGAN ---------------------------------------------------------------------------
 
 def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     r"""KL divergence of :math:`q(z|x) = \mathcal{N}(\mu, \mathrm{diag}\,\sigma^2)` from the prior
@@ -160,7 +182,122 @@ def noise_penalty(z: Tensor, z_rec: Tensor) -> Tensor:
     return (z_rec - z).pow(2).flatten(1).sum(dim=1).mean()
 
 
-def feature_matching(f_real: Tensor, f_fake: Tensor, std_weight: float = 0.0, eps: float = 1e-8) -> Tensor:
+class VAEGANDLoss(NamedTuple):
+    """VAE-GAN's discriminator loss and its three cross-entropy terms."""
+
+    total: Tensor    # real + rec + prior
+    real: Tensor     # -log D(x)
+    rec: Tensor      # -log(1 - D(x~)), x~ = G(z), z ~ q(z|x)
+    prior: Tensor    # -log(1 - D(G(z_p))), z_p ~ N(0, I)
+
+
+def vaegan_d_loss(d_real: Tensor, d_rec: Tensor, d_prior: Tensor) -> VAEGANDLoss:
+    r"""VAE-GAN's discriminator loss (Larsen et al., 2016, Algorithm 1): :math:`-L_{GAN}` with
+
+    .. math::
+        L_{GAN} = \log D(x) + \log(1 - D(\tilde x)) + \log(1 - D(G(z_p))),
+
+    which D maximises; the reconstruction :math:`\tilde x` and the prior sample
+    :math:`G(z_p)` are both labelled fake. Each term is a batch mean; arguments are logits.
+
+    Returns:
+        ``VAEGANDLoss(total, real, rec, prior)``.
+    """
+    # -log D(x)
+    loss_real = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+    # -log(1 - D(x~))
+    loss_rec = F.binary_cross_entropy_with_logits(d_rec, torch.zeros_like(d_rec))
+    # -log(1 - D(G(z_p)))
+    loss_prior = F.binary_cross_entropy_with_logits(d_prior, torch.zeros_like(d_prior))
+    return VAEGANDLoss(loss_real + loss_rec + loss_prior, loss_real, loss_rec, loss_prior)
+
+
+class VAEGANGLoss(NamedTuple):
+    """The decoder's GAN term of VAE-GAN and its two parts."""
+
+    total: Tensor    # rec + prior
+    rec: Tensor      # -log D(x~)
+    prior: Tensor    # -log D(G(z_p))
+
+
+def vaegan_g_loss(d_rec: Tensor, d_prior: Tensor) -> VAEGANGLoss:
+    r"""The decoder's part of VAE-GAN's GAN objective, in the non-saturating form:
+
+    .. math::
+        L_{GAN}^{G} = -\mathbb{E}[\log D(\tilde x)] - \mathbb{E}[\log D(G(z_p))]
+
+    Of :math:`L_{GAN}` (see :func:`vaegan_d_loss`) the decoder affects the two fake terms, and it
+    would minimise :math:`\log(1 - D(\tilde x)) + \log(1 - D(G(z_p)))`; this form has the same
+    fixed point and usable gradients early on (as :func:`g_loss_nonsaturating`). Logits in.
+
+    Returns:
+        ``VAEGANGLoss(total, rec, prior)``.
+    """
+    loss_rec = g_loss_nonsaturating(d_rec)
+    loss_prior = g_loss_nonsaturating(d_prior)
+    return VAEGANGLoss(loss_rec + loss_prior, loss_rec, loss_prior)
+
+
+def llike_loss(f_real: Tensor, f_rec: Tensor) -> Tensor:
+    r"""VAE-GAN's learned-similarity reconstruction loss (Larsen et al., 2016, eq. 6-7):
+    the negative log-likelihood of :math:`\mathrm{Dis}_l(x)` under a Gaussian with mean
+    :math:`\mathrm{Dis}_l(\tilde x)` and identity covariance, up to a constant,
+
+    .. math::
+        L_{llike}^{Dis_l} = -\mathbb{E}_{q(z|x)}[\log p(\mathrm{Dis}_l(x)\,|\,z)]
+        = \tfrac12 \lVert \mathrm{Dis}_l(x) - \mathrm{Dis}_l(\tilde x) \rVert_2^2 + \text{const}
+
+    summed over the features of a sample and averaged over the batch. ``f_real``, ``f_rec``:
+    the features of layer :math:`l` of D, (B, ...), flattened here.
+    """
+    f_real, f_rec = f_real.flatten(1), f_rec.flatten(1)       # (B, F)
+    if f_real.shape != f_rec.shape:
+        raise ValueError(f"f_real {tuple(f_real.shape)} and f_rec {tuple(f_rec.shape)} must have the same shape")
+    # 0.5 ||Dis_l(x) - Dis_l(x~)||^2 per sample, batch mean
+    return 0.5 * (f_rec - f_real).pow(2).sum(dim=1).mean()
+
+
+class DNFMDLoss(NamedTuple):
+    """DNFM-GAN's discriminator loss with the augmented input, and its three cross-entropy terms."""
+
+    total: Tensor    # real + (fake + noisy) / 2
+    real: Tensor     # -log D(x)
+    fake: Tensor     # -log(1 - D(G(z)))
+    noisy: Tensor    # -log(1 - D(G(z + sigma eps)))
+
+
+def dnfm_d_loss(d_real: Tensor, d_fake: Tensor, d_noisy: Tensor, real_label: float = 1.0) -> DNFMDLoss:
+    r"""DNFM-GAN's discriminator loss when D also sees :math:`G(\tilde z)`, :math:`\tilde z = z + \sigma\epsilon`:
+
+    .. math::
+        L_D = -\mathbb{E}[\log D(x)] - \tfrac12\big(\mathbb{E}[\log(1 - D(G(z)))]
+        + \mathbb{E}[\log(1 - D(G(\tilde z)))]\big)
+
+    the mean of the two minimax losses (:func:`d_loss_minimax`), one per fake batch. Halving the
+    fake terms keeps the real/fake balance of the plain loss. ``real_label`` smooths the real
+    target as in :func:`d_loss_minimax`. Logits in.
+
+    Returns:
+        ``DNFMDLoss(total, real, fake, noisy)``, the parts unhalved.
+    """
+    minimax = d_loss_minimax(d_real, d_fake, real_label)
+    loss_real, loss_fake = minimax.real, minimax.fake
+    # -log(1 - D(G(z~)))
+    loss_noisy = F.binary_cross_entropy_with_logits(d_noisy, torch.zeros_like(d_noisy))
+    # (L_minimax(x, G(z)) + L_minimax(x, G(z~))) / 2
+    total = 0.5 * ((loss_real + loss_fake) + (loss_real + loss_noisy))
+    return DNFMDLoss(total, loss_real, loss_fake, loss_noisy)
+
+
+class FMLoss(NamedTuple):
+    """Feature matching and its two terms (batch means, batch standard deviations)."""
+
+    total: Tensor    # mean + std_weight * std, what is back-propagated
+    mean: Tensor     # squared distance between the batch means
+    std: Tensor      # squared distance between the batch standard deviations (unweighted)
+
+
+def feature_matching(f_real: Tensor, f_fake: Tensor, std_weight: float = 0.0, eps: float = 1e-8) -> FMLoss:
     r"""Feature matching on the statistics of a *batch* of discriminator features.
 
     With :math:`f` an intermediate discriminator layer, flattened to one vector per sample,
@@ -174,18 +311,23 @@ def feature_matching(f_real: Tensor, f_fake: Tensor, std_weight: float = 0.0, ep
     matching; ``std_weight`` :math:`=\lambda_2 > 0` is DNFM-GAN's enhanced feature mapping.
     The standard deviation is the population one (divide by B), computed as
     :math:`\sqrt{\mathrm{var} + \varepsilon}` so its gradient stays finite for a constant feature.
+
+    Returns:
+        ``FMLoss(total, mean, std)``: :math:`L_{FM}` and its two squared distances, the second
+        without :math:`\lambda_2` (so it can be plotted when :math:`\lambda_2 = 0`, where it is
+        not part of ``total``).
     """
     f_real, f_fake = f_real.flatten(1), f_fake.flatten(1)     # (B, F)
     if f_real.shape[1] != f_fake.shape[1]:
         raise ValueError(f"feature sizes differ: {f_real.shape[1]} vs {f_fake.shape[1]}")
     # squared distance between the batch means
-    loss = (f_real.mean(dim=0) - f_fake.mean(dim=0)).pow(2).sum()
-    if std_weight:
-        std_real = (f_real.var(dim=0, unbiased=False) + eps).sqrt()
-        std_fake = (f_fake.var(dim=0, unbiased=False) + eps).sqrt()
-        # lambda_2 times the squared distance between the batch standard deviations
-        loss = loss + std_weight * (std_real - std_fake).pow(2).sum()
-    return loss
+    mean_term = (f_real.mean(dim=0) - f_fake.mean(dim=0)).pow(2).sum()
+    std_real = (f_real.var(dim=0, unbiased=False) + eps).sqrt()
+    std_fake = (f_fake.var(dim=0, unbiased=False) + eps).sqrt()
+    # squared distance between the batch standard deviations
+    std_term = (std_real - std_fake).pow(2).sum()
+    total = mean_term + std_weight * std_term if std_weight else mean_term
+    return FMLoss(total, mean_term, std_term)
 
 
 def historical_average_penalty(params, averages) -> Tensor:
@@ -211,8 +353,8 @@ def pixel_gradient_penalty(critic: Callable[[Tensor], Tensor], x_real: Tensor, x
         GP = \frac{1}{BHW}\sum_{b,i,j}\Big(\big\|\nabla_{\hat x_{b,:,i,j}} \textstyle\sum D(\hat x)\big\|_2 - 1\Big)^2
 
     The norm runs over the colour channels of each pixel, not over the whole image as in
-    Gulrajani et al. (2017) and :func:`gan_lab.losses.gradient_penalty`. The dissertation's argument (section 4.4): the critic judges *patches*,
-    so the Lipschitz constraint is asked of each pixel; the official SinGAN code computes the norm
+    Gulrajani et al. (2017) and :func:`gradient_penalty`. The dissertation's argument (section 4.4):
+    the critic judges *patches*, so the Lipschitz constraint is asked of each pixel; the official SinGAN code computes the norm
     over ``dim=1`` of an (N, C, H, W) gradient, which is the same thing. With the whole-image norm
     the target of 1 would be spread over all H x W pixels and the penalty would mean something
     else at every scale. The gradient is that of the *sum* of the patch map.

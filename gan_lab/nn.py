@@ -1,25 +1,31 @@
-"""Building blocks shared by the convolutional families (WGAN-GP, VAE-GAN, ImprovedDCGAN, DNFM-GAN).
+"""Building blocks shared by the convolutional families (DCGAN, WGAN, VAE-GAN, ImprovedDCGAN, DNFM-GAN).
 
+* :func:`init_dcgan_`: the one weight initialisation (Radford et al., 2016), for every family.
+* :class:`ConvGenerator`: the DCGAN generator (transposed convolutions, batch norm, ReLU, tanh).
 * :class:`ConvFeatures`: DCGAN-style stack of strided convolutions (28, 32, 64, 128 px) with a
   choice of normalisation: batch norm (DCGAN), layer norm (WGAN-GP's critic) or none.
-* :class:`ConvDiscriminator`: ``ConvFeatures`` + optional minibatch discrimination + one linear
-  score; ``features(x, layer)`` exposes any block's output for feature matching.
+* :class:`ConvDiscriminator`: the one DCGAN discriminator: ``ConvFeatures`` + optional minibatch
+  discrimination + one linear score; ``features(x, layer)`` exposes any block's output.
 * :class:`ConvEncoder`: ``ConvFeatures`` + a linear map to a vector (VAE-GAN's encoder, DNFM's E).
 * :class:`MinibatchDiscrimination` (Salimans et al., 2016, §3.2).
 * :class:`HistoricalAverage`: running means of a module's parameters (Salimans et al., §3.3).
-* :func:`build_generator`: the DCGAN generator of :mod:`gan_lab.models.dcgan` at our sizes.
 * :func:`step_separately`: several optimisers, each stepping on its own loss of one shared graph.
 
-Shapes follow :mod:`gan_lab.models.dcgan`: each block halves the resolution (a 4x4 kernel on an
-even map, 3x3 on an odd one, so 28 -> 14 -> 7 and 32 -> 16 -> 8 -> 4) until the map is
-``base`` = 7 (for 28 px) or 4 pixels wide; widths double per block from ``ndf``.
+Shapes: G starts from a ``base`` x ``base`` map (7 for 28 px, else 4) and doubles the resolution
+per block; D halves it per block (a 4x4 kernel on an even map, 3x3 on an odd one, so
+28 -> 14 -> 7 and 32 -> 16 -> 8 -> 4). Widths come in as tuples, one per block; the classic DCGAN
+widths (``ndf, 2 ndf, 4 ndf, ...``) are :func:`classic_widths`. The nets know nothing of the
+families' configs: :mod:`gan_lab.models.base` builds them from a ``ConvConfig``.
 """
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import nn
+
+from gan_lab import losses
 
 Tensor = torch.Tensor
 
@@ -40,15 +46,25 @@ def init_dcgan_(module: nn.Module) -> None:
 
 
 def check_image_size(image_size: int) -> None:
+    """Raise ValueError unless the convolutional nets can build ``image_size`` px images."""
     if image_size not in SUPPORTED_SIZES:
         raise ValueError(f"the convolutional nets build {', '.join(map(str, SUPPORTED_SIZES))} px images, "
                          f"not {image_size}; pick one of those --image-size values")
 
 
+def base_size(image_size: int) -> int:
+    """Width of G's first map and D's last: 7 for 28 px, 4 otherwise."""
+    return 7 if image_size % 7 == 0 else 4
+
+
 def down_blocks(image_size: int) -> int:
     """Number of stride-2 blocks that take ``image_size`` down to 7 (28 px) or 4 pixels."""
-    base = 7 if image_size % 7 == 0 else 4
-    return int(round(math.log2(image_size / base)))
+    return int(round(math.log2(image_size / base_size(image_size))))
+
+
+def classic_widths(image_size: int, width: int) -> tuple[int, ...]:
+    """D's classic DCGAN widths, ``width * 2**i`` for each block (G uses them reversed)."""
+    return tuple(width * 2 ** i for i in range(down_blocks(image_size)))
 
 
 def norm_layer(kind: str, width: int) -> nn.Module:
@@ -63,25 +79,27 @@ def norm_layer(kind: str, width: int) -> nn.Module:
 
 
 class ConvFeatures(nn.Module):
-    """image (B, C, S, S) -> feature map (B, ndf * 2^(n-1), s, s), s = 7 or 4.
+    """image (B, C, S, S) -> feature map (B, widths[-1], s, s), one stride-2 block per width.
 
     Block ``i``: strided conv, normalisation (not on block 0, as in DCGAN), LeakyReLU(0.2),
-    optional dropout. ``extra_layers`` stride-1 3x3 blocks follow block 0.
+    optional dropout. ``extra_layers`` stride-1 3x3 blocks follow block 0. ``bias=True`` gives a
+    bias to every conv that no normalisation follows; ``bias=False`` gives none (DCGAN's choice).
     """
 
-    def __init__(self, image_size: int, channels: int, ndf: int, norm: str = "batch",
-                 extra_layers: int = 0, dropout: float = 0.0):
+    def __init__(self, image_size: int, channels: int, widths: Sequence[int], norm: str = "batch",
+                 extra_layers: int = 0, dropout: float = 0.0, bias: bool = True):
         super().__init__()
         check_image_size(image_size)
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if not widths:
+            raise ValueError("the discriminator needs at least one block width")
         self.blocks = nn.ModuleList()
         self.shapes: list[tuple[int, int, int]] = []      # (C, H, W) after each block
         size, width = image_size, channels
-        for i in range(down_blocks(image_size)):
-            w = ndf * 2 ** i
-            kernel = 4 if size % 2 == 0 else 3
-            layers = [nn.Conv2d(width, w, kernel, 2, 1, bias=(i == 0 or norm == "none"))]
+        for i, w in enumerate(widths):
+            kernel = 4 if size % 2 == 0 else 3             # 7 -> 4 needs a 3x3 kernel with padding 1
+            layers = [nn.Conv2d(width, w, kernel, 2, 1, bias=bias and (i == 0 or norm == "none"))]
             size = (size + 2 - kernel) // 2 + 1
             if i > 0:
                 layers.append(norm_layer(norm, w))
@@ -90,7 +108,7 @@ class ConvFeatures(nn.Module):
                 layers.append(nn.Dropout(dropout))
             if i == 0:
                 for _ in range(extra_layers):
-                    layers += [nn.Conv2d(w, w, 3, 1, 1, bias=(norm == "none")), norm_layer(norm, w),
+                    layers += [nn.Conv2d(w, w, 3, 1, 1, bias=bias and norm == "none"), norm_layer(norm, w),
                                nn.LeakyReLU(0.2, inplace=True)]
             self.blocks.append(nn.Sequential(*layers))
             self.shapes.append((w, size, size))
@@ -137,16 +155,24 @@ class MinibatchDiscrimination(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-    """image (B, C, S, S) -> score (B,), a logit or a critic value. ``features(x, layer)`` for matching."""
+    """image (B, C, S, S) -> score (B,), a logit or a critic value: the one DCGAN discriminator.
 
-    def __init__(self, image_size: int, channels: int, ndf: int, norm: str = "batch", extra_layers: int = 0,
-                 dropout: float = 0.0, minibatch_kernels: int = 0, minibatch_dim: int = 5):
+    :class:`ConvFeatures` (``widths``, ``norm``, ``extra_layers``, ``dropout``, ``bias``), optional
+    minibatch discrimination (``minibatch_kernels > 0``), then one linear score over the whole last
+    map (with a bias when ``bias``). ``features(x, layer)`` gives block ``layer``'s map for feature
+    matching; ``feature_shape`` is the last map's (C, H, W).
+    """
+
+    def __init__(self, image_size: int, channels: int, widths: Sequence[int], norm: str = "batch",
+                 extra_layers: int = 0, dropout: float = 0.0, minibatch_kernels: int = 0, minibatch_dim: int = 5,
+                 bias: bool = True):
         super().__init__()
-        self.body = ConvFeatures(image_size, channels, ndf, norm, extra_layers, dropout)
-        c, h, w = self.body.shapes[-1]
+        self.body = ConvFeatures(image_size, channels, widths, norm, extra_layers, dropout, bias)
+        self.feature_shape = self.body.shapes[-1]
+        c, h, w = self.feature_shape
         width = c * h * w
         self.minibatch = MinibatchDiscrimination(width, minibatch_kernels, minibatch_dim) if minibatch_kernels else None
-        self.head = nn.Linear(width + minibatch_kernels, 1)
+        self.head = nn.Linear(width + minibatch_kernels, 1, bias=bias)
         self.apply(init_dcgan_)
         if self.minibatch is not None:     # keep T's own scale: N(0, 0.02) would make o ~ N - 1 for every batch
             nn.init.normal_(self.minibatch.T, 0.0, 0.05)
@@ -184,10 +210,10 @@ def paired_features(D: nn.Module, x_real: Tensor, x_fake: Tensor, layer: int = -
 class ConvEncoder(nn.Module):
     """image (B, C, S, S) -> vector (B, out_dim): a ConvFeatures stack and one linear layer."""
 
-    def __init__(self, image_size: int, channels: int, nef: int, out_dim: int, norm: str = "batch",
+    def __init__(self, image_size: int, channels: int, widths: Sequence[int], out_dim: int, norm: str = "batch",
                  extra_layers: int = 0):
         super().__init__()
-        self.body = ConvFeatures(image_size, channels, nef, norm, extra_layers)
+        self.body = ConvFeatures(image_size, channels, widths, norm, extra_layers)
         c, h, w = self.body.shapes[-1]
         self.head = nn.Linear(c * h * w, out_dim)
         self.apply(init_dcgan_)
@@ -196,13 +222,55 @@ class ConvEncoder(nn.Module):
         return self.head(self.body(x).flatten(1))   # (B, out_dim)
 
 
-def build_generator(config) -> nn.Module:
-    """The DCGAN generator for a config with ``image_size, channels, latent_dim, ngf, extra_layers_g``."""
-    from gan_lab.models import dcgan
+class ConvGenerator(nn.Module):
+    """z (B, latent_dim) -> image (B, C, S, S) in [-1, 1]: the DCGAN generator.
 
-    dc = dcgan.Config(image_size=config.image_size, channels=config.channels, latent_dim=config.latent_dim,
-                      ngf=config.ngf, extra_layers_g=config.extra_layers_g)
-    return dcgan.Generator(dc)
+    ``widths[0]`` channels at ``base`` x ``base`` (``project="conv"``: a transposed conv from
+    1x1; ``"linear"``: a dense layer), then one block per further width: a 4x4 stride-2
+    transposed conv while the map is below the top size, a 3x3 stride-1 conv after that;
+    batch norm and ReLU after each. ``extra_layers`` stride-1 3x3 blocks follow. The output
+    layer (``output="upsample"``: a last transposed conv; ``"conv"``: a 3x3 conv at full size)
+    gives the image through tanh. Radford et al.'s choices: no bias before batch norm, N(0, 0.02).
+    """
+
+    def __init__(self, image_size: int, channels: int, latent_dim: int, widths: Sequence[int],
+                 project: str = "conv", output: str = "upsample", extra_layers: int = 0):
+        super().__init__()
+        check_image_size(image_size)
+        base = base_size(image_size)
+        size = base
+        if project == "conv":
+            self.project = nn.ConvTranspose2d(latent_dim, widths[0], base, 1, 0, bias=False)
+        else:
+            self.project = nn.Sequential(nn.Linear(latent_dim, widths[0] * base * base, bias=False),
+                                         nn.Unflatten(1, (widths[0], base, base)))
+        blocks = [nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+        # hidden upsampling blocks stop at S/2 when the output layer itself upsamples
+        top = image_size // 2 if output == "upsample" else image_size
+        width = widths[0]
+        for w in widths[1:]:
+            if size < top:
+                blocks.append(nn.ConvTranspose2d(width, w, 4, 2, 1, bias=False))
+                size *= 2
+            else:
+                blocks.append(nn.Conv2d(width, w, 3, 1, 1, bias=False))
+            blocks += [nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            width = w
+        for _ in range(extra_layers):
+            blocks += [nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        self.blocks = nn.Sequential(*blocks)
+        if size < image_size:
+            self.to_image = nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False)
+            size *= 2
+        else:
+            self.to_image = nn.Conv2d(width, channels, 3, 1, 1, bias=False)
+        if size != image_size:
+            raise ValueError(f"generator widths {tuple(widths)} reach {size} px, not {image_size}")
+        self.apply(init_dcgan_)
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = self.project(z.flatten(1)[:, :, None, None] if isinstance(self.project, nn.ConvTranspose2d) else z)
+        return torch.tanh(self.to_image(self.blocks(x)))  # (B, C, S, S)
 
 
 class HistoricalAverage(nn.Module):
@@ -230,9 +298,7 @@ class HistoricalAverage(nn.Module):
             mean.lerp_(p.detach(), weight)          # cumulative mean: m += (p - m) / t
 
     def penalty(self, module: nn.Module) -> Tensor:
-        from gan_lab.losses import historical_average_penalty
-
-        return historical_average_penalty(module.parameters(), self.means())
+        return losses.historical_average_penalty(module.parameters(), self.means())
 
 
 def step_separately(model, losses: dict[str, Tensor]) -> None:

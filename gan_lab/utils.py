@@ -137,7 +137,7 @@ def _as_tuple(value):
 def cache_dir() -> Path:
     """Where gan_lab keeps what it can rebuild (dataset caches, statistics, the classifier):
     ``$GAN_LAB_CACHE`` if set, else ``~/.cache/gan_lab``."""
-    root = os.environ.get("GAN_LAB_CACHE")
+    root = os.environ.get("GAN_LAB_CACHE", "").strip()
     return Path(root).expanduser() if root else Path.home() / ".cache" / "gan_lab"
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from matplotlib import animation
 from matplotlib.figure import Figure
+from torchvision.utils import make_grid
 
 from gan_lab.run import read_history
 
@@ -36,22 +37,19 @@ def _new_axes(ax=None, figsize=(6, 3.5)):
 # Images
 # ---------------------------------------------------------------------------------------------
 def image_grid_array(images, nrow: int | None = None, padding: int = 2) -> np.ndarray:
-    """Tile images (N, C, H, W) in [-1, 1] into one (rows*H, cols*W, C) array in [0, 1]."""
+    """Tile images (N, C, H, W) in [-1, 1] into one (rows*H, cols*W, C) array in [0, 1] (white padding).
+
+    The tiling is torchvision's ``make_grid``; ``nrow`` images per row (default: a square grid).
+    """
     x = torch.as_tensor(images).detach().float().cpu()
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"images must have shape (N, C, H, W) with C in (1, 3), got {tuple(x.shape)}")
-    n, c, h, w = x.shape
-    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
-    rows = int(math.ceil(n / nrow))
-    out = np.ones((rows * (h + padding) + padding, nrow * (w + padding) + padding, c), dtype=np.float32)
-    x = ((x.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()    # (N, H, W, C) in [0, 1]
-    for i in range(n):
-        r, col = divmod(i, nrow)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
-        out[top:top + h, left:left + w] = x[i]
-    return out
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(x.shape[0]))))
+    x = (x.clamp(-1, 1) + 1) / 2
+    grid = make_grid(x, nrow=nrow, padding=padding, pad_value=1.0)    # (3, H', W'): grey is repeated
+    return grid[: x.shape[1]].permute(1, 2, 0).numpy()
 
 
 def sample_grid(images, nrow: int | None = None, title: str | None = None, ax=None,

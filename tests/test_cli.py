@@ -76,3 +76,20 @@ def test_sample_bad_checkpoint(tmp_path, capsys):
     bad.write_text("garbage")
     assert main(["sample", "--checkpoint", str(bad)]) == 2
     assert "not a readable gan-lab checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data, name", [("fmnist", "fashion-mnist"), ("FashionMNIST", "fashion-mnist"),
+                                        ("fashion_mnist", "fashion-mnist"), ("MNIST", "mnist")])
+def test_dataset_aliases_train_at_native_size(tmp_path, data, name):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "dcgan", "--data", data, "--fast", "--steps", "1", "--limit", "32",
+                 "--batch-size", "4", "--out", str(out), "--no-progress"]) == 0
+    config = load_file(out / "checkpoints" / "last.pt")
+    assert (config["model_config"]["image_size"], config["model_config"]["channels"]) == (28, 1)
+    assert config["train_config"]["data"] == name                 # recorded under the registry's name
+
+
+def test_unknown_dataset_lists_the_known_names(tmp_path, capsys):
+    assert main(["train", "--data", "fashon-mnist", "--fast", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "fashion-mnist, mnist, celeba" in err and "Traceback" not in err

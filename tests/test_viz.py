@@ -21,9 +21,18 @@ def test_image_grid_array_layout_and_range():
     assert grid[0].max() == 1.0   # padding is white
 
 
-def test_sample_grid_returns_figure_and_rejects_bad_shapes():
-    fig = viz.sample_grid(torch.rand(8, 3, 8, 8) * 2 - 1, title="x")
+def test_sample_grid_draws_the_images_and_rejects_bad_shapes():
+    images = torch.rand(8, 3, 8, 8) * 2 - 1
+    fig = viz.sample_grid(images, title="x")
     assert isinstance(fig, Figure) and fig.axes[0].get_title() == "x"
+    drawn = fig.axes[0].get_images()[0].get_array()          # what imshow shows: (H', W', 3) in [0, 1]
+    np.testing.assert_allclose(drawn, viz.image_grid_array(images))
+    # image 4 (row 1, column 1 of a 3-wide grid) sits at its place, mapped from [-1, 1] to [0, 1]
+    top, left = 2 + 1 * (8 + 2), 2 + 1 * (8 + 2)
+    np.testing.assert_allclose(drawn[top:top + 8, left:left + 8], ((images[4] + 1) / 2).permute(1, 2, 0).numpy(),
+                               atol=1e-6)
+    grey = viz.sample_grid(torch.zeros(4, 1, 5, 5))
+    assert grey.axes[0].get_images()[0].get_array().ndim == 2   # one channel is drawn as a grey image
     with pytest.raises(ValueError):
         viz.sample_grid(torch.rand(4, 2, 8, 8))
 
@@ -53,10 +62,18 @@ def test_density_1d_draws_given_curves():
     assert fig.axes[1].get_ylim()[1] > 1.0
 
 
-def test_density_2d():
+def test_density_2d_draws_both_densities_over_d():
     g = np.stack(np.meshgrid(np.linspace(-1, 1, 20), np.linspace(-1, 1, 20)), -1)
     p = np.exp(-(g ** 2).sum(-1))
-    assert isinstance(viz.density_2d(g, p, p[::-1], d=np.full((20, 20), 0.5)), Figure)
+    d = np.linspace(0, 1, 400).reshape(20, 20)
+    fig = viz.density_2d(g, p, p[::-1], d=d, levels=4)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(20, 20), d)   # D as the image
+    contours = [c for c in ax.collections if hasattr(c, "levels")]
+    assert len(contours) == 2                                             # data and generator
+    colours = {tuple(np.round(c.get_edgecolor()[0][:3], 3)) for c in contours}
+    assert colours == {(0.0, 0.0, 0.0), tuple(np.round(matplotlib.colors.to_rgb(viz.GEN_COLOR), 3))}
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "D(x)"    # the colour bar says what it shows
 
 
 def test_animations_are_self_contained_html():

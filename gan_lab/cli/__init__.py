@@ -14,10 +14,8 @@ from pathlib import Path
 from gan_lab.cli import metrics as metrics_cli
 from gan_lab.cli import singan as singan_cli
 from gan_lab.cli.common import positive_int
+from gan_lab.data import default_shape, registry
 from gan_lab.utils import GanLabError
-
-GREY_DATASETS = ("fashion-mnist", "mnist")
-
 
 def build_parser() -> argparse.ArgumentParser:
     from gan_lab.models import FAMILIES
@@ -28,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model; writes a run directory")
     t.add_argument("--model", choices=list(FAMILIES), default=None, help="model family (default: dcgan)")
     t.add_argument("--data", default="fashion-mnist",
-                   help="fashion-mnist, mnist, celeba, an image folder or a single image (default: fashion-mnist)")
+                   help=f"{', '.join(registry.names())} (or an alias such as fmnist), an image folder or a "
+                        f"single image (default: fashion-mnist)")
     t.add_argument("--data-root", default=None, help="where the dataset lives (default: look it up)")
     t.add_argument("--image-size", type=positive_int, default=None,
                    help="pixels per side (default: 28 for (fashion-)mnist, 64 otherwise)")
@@ -106,10 +105,10 @@ def model_config(family_name: str, args) -> object:
     from gan_lab.models import get_family
 
     family = get_family(family_name)
-    data = str(args.data)
     values = parse_overrides(family.Config, args.overrides)
-    values.setdefault("image_size", args.image_size or (28 if data in GREY_DATASETS else 64))
-    values.setdefault("channels", args.channels or (1 if data in GREY_DATASETS else 3))
+    image_size, channels = default_shape(args.data)      # the dataset's native size: 28 px grey for (fashion-)mnist
+    values.setdefault("image_size", args.image_size or image_size)
+    values.setdefault("channels", args.channels or channels)
     if hasattr(family, "config_for"):
         make = lambda **kw: family.config_for(family_name, preset=args.preset, fast=args.fast, **kw)  # noqa: E731
     elif args.preset:
@@ -174,7 +173,8 @@ def _train_config(args, out: Path):
     from gan_lab.train import TrainConfig
 
     base = TrainConfig.fast if args.fast else TrainConfig
-    values = dict(out=str(out), seed=args.seed, data=str(args.data), augment=args.augment, device=args.device,
+    info = registry.resolve(args.data)      # a dataset is recorded by its name, a folder by its path
+    values = dict(out=str(out), seed=args.seed, data=info.name if info else str(args.data), augment=args.augment, device=args.device,
                   amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
                   progress=not args.no_progress)
     for key in ("steps", "batch_size", "sample_every", "checkpoint_every"):

@@ -91,7 +91,7 @@ def config_from_args(args: argparse.Namespace):
         raise GanLabError(f"invalid SinGAN setting: {exc}") from exc
 
 
-def read_image(spec: str):
+def image_from_spec(spec: str):
     """An image file, or a bundled one: ``skimage:NAME`` (e.g. ``skimage:chelsea``) or
     ``sklearn:china.jpg``; (1, 3, H, W) in [-1, 1] at full size (SinGAN resizes it itself)."""
     from gan_lab.data import load_image
@@ -179,7 +179,7 @@ def cmd_train(args) -> int:
         if args.image is None:
             raise GanLabError("--image is required to start a run (only --resume reads it from the checkpoint)")
         model_config = config_from_args(args)
-        image = read_image(args.image)
+        image = image_from_spec(args.image)
         seed_everything(args.seed)
         model = Model.from_image(image, model_config)
         per_scale = model_config.steps_per_scale
@@ -223,7 +223,7 @@ def cmd_paint(args) -> int:
     from gan_lab.models.singan import paint
 
     model = load_for_task(args)
-    save_images(paint(model, read_image(args.image), inject_scale=args.inject_scale, n=args.n, seed=args.seed),
+    save_images(paint(model, image_from_spec(args.image), inject_scale=args.inject_scale, n=args.n, seed=args.seed),
                 args.out)
     print(f"wrote {args.out}")
     return 0
@@ -234,7 +234,7 @@ def cmd_masked(args) -> int:
 
     model = load_for_task(args)
     task = harmonize if args.singan_cmd == "harmonize" else edit
-    x = task(model, read_image(args.image), read_mask(args.mask), inject_scale=args.inject_scale,
+    x = task(model, image_from_spec(args.image), read_mask(args.mask), inject_scale=args.inject_scale,
              dilation=args.dilation, n=args.n, seed=args.seed)
     save_images(x, args.out)
     print(f"wrote {args.out}")

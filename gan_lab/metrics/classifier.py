@@ -28,12 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_lab.data import load_data
+from gan_lab.data import load_data, registry
 from gan_lab.metrics.frechet import (feature_statistics, frechet_distance, generator_features, generator_protocol,
                                      real_statistics)
 from gan_lab.utils import GanLabError, atomic_write, cache_dir
 
-DATASETS = ("fashion-mnist", "mnist")
 #: the accuracy the project promises on the test split; training that ends below it is an error
 MIN_TEST_ACCURACY = {"fashion-mnist": 0.90, "mnist": 0.98}
 VERSION = 1           # bump when the network or the training recipe changes: old caches are ignored
@@ -93,16 +92,19 @@ def cache_path(dataset: str) -> Path:
 
 
 def check_dataset(dataset: str) -> str:
-    if dataset not in DATASETS:
-        raise GanLabError(f"the feature classifier exists for {', '.join(DATASETS)} only, not {dataset!r}; "
+    """The registry's name of ``dataset`` (aliases resolved), if the classifier exists for it."""
+    info = registry.resolve(dataset)
+    if info is None or not info.has_classifier:
+        known = ", ".join(n for n in registry.names() if registry.get(n).has_classifier)
+        raise GanLabError(f"the feature classifier exists for {known} only, not {dataset!r}; "
                           f"use FID (--metrics fid) for other data")
-    return dataset
+    return info.name
 
 
 def load_classifier(dataset: str = "fashion-mnist", device="cpu", train_if_missing: bool = True,
                     root=None, progress: bool = True) -> TrainedClassifier:
     """The cached classifier for ``dataset``, training it first if there is none (a few minutes)."""
-    check_dataset(dataset)
+    dataset = check_dataset(dataset)
     path = cache_path(dataset)
     if path.is_file():
         try:
@@ -130,7 +132,7 @@ def train_classifier(dataset: str = "fashion-mnist", epochs: int = 4, batch_size
     Raises :class:`GanLabError` (and caches nothing) if the test accuracy ends below
     :data:`MIN_TEST_ACCURACY` (90% for Fashion-MNIST).
     """
-    check_dataset(dataset)
+    dataset = check_dataset(dataset)
     device = torch.device(device)
     train = load_data(dataset, image_size=INPUT_SIZE, channels=1, split="train", root=root)
     test = load_data(dataset, image_size=INPUT_SIZE, channels=1, split="test", root=root)
@@ -234,7 +236,7 @@ def classifier_frechet_distance(model, dataset: str = "fashion-mnist", n: int = 
     ``real_images`` (uint8 (N, C, H, W) at the generator's size) skips loading the dataset, e.g.
     when a training callback calls this every few hundred steps.
     """
-    check_dataset(dataset)
+    dataset = check_dataset(dataset)
     device = next(model.parameters()).device
     classifier = classifier or load_classifier(dataset, device=device, root=root)
     extractor = ClassifierFeatures(classifier, device)

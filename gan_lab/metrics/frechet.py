@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan_lab.data import load_data
+from gan_lab.data import load_data, read_image, registry
 from gan_lab.metrics import store
 from gan_lab.metrics.weights import InceptionWeights, ensure_inception_weights
 from gan_lab.utils import GanLabError
@@ -233,17 +233,6 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
-def _read_rgb(path: Path) -> Tensor:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            array = np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise GanLabError(f"cannot read image {path} ({type(exc).__name__}); remove or replace the file") from exc
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)          # (3, H, W) uint8
-
-
 def folder_features(folder: str | os.PathLike, extractor, batch_size: int = 50,
                     progress: bool = False) -> np.ndarray:
     """Features of every image in ``folder``, read as RGB like pytorch-fid's loader does."""
@@ -251,7 +240,7 @@ def folder_features(folder: str | os.PathLike, extractor, batch_size: int = 50,
     chunks = []
     starts = range(0, len(files), batch_size)
     for start in _progress(starts, len(starts), Path(folder).name, progress):
-        images = [_read_rgb(p) for p in files[start:start + batch_size]]
+        images = [read_image(p, 3, pil_convert=True) for p in files[start:start + batch_size]]   # (3, H, W) uint8
         # images of one size go through together; mixed sizes are run in runs of equal shape
         run = [images[0]]
         for img in images[1:] + [None]:
@@ -267,11 +256,11 @@ def folder_features(folder: str | os.PathLike, extractor, batch_size: int = 50,
 def reference_protocol(data: str, split: str, image_size: int, channels: int, n_real: int | None,
                        extractor, subset_seed: int = 0, dataset_size: int | None = None) -> dict:
     """What identifies a set of real-data statistics (the cache key)."""
-    data_id = str(data)
-    path = Path(data_id).expanduser()
-    is_path = data_id.strip().lower() not in ("fashion-mnist", "mnist", "celeba") and path.exists()
+    info = registry.resolve(data)
+    path = Path(str(data)).expanduser()
+    is_path = info is None
+    data_id = info.name if info is not None else str(path.resolve())
     if is_path:
-        data_id = str(path.resolve())
         split = "all (a folder or file has no splits)"
     return {
         "reference": {"data": data_id, "split": split, "size": [channels, image_size, image_size],

@@ -2,24 +2,31 @@
 
 A family module (``gan_lab/models/<name>.py``) defines
 
-* ``Config``: a frozen dataclass deriving from :class:`BaseConfig`, with ``tiny()``,
-* ``Model``: a subclass of :class:`GANModel` that builds its nets in ``__init__`` and
+* ``Config``: a frozen dataclass deriving from :class:`BaseConfig` (or :class:`ConvConfig` for
+  the DCGAN-shaped nets), with its presets in ``PRESETS`` (``"tiny"`` at least),
+* ``Model``: a subclass of :class:`GANModel` that creates its nets in :meth:`GANModel.build` and
   implements :meth:`GANModel.d_step` and :meth:`GANModel.g_step`.
 
-The one training loop (:mod:`gan_lab.train`) calls ``d_step`` ``config.n_critic`` times,
-then ``g_step`` once; that is one *training step*. Each step function does its own
-forward, loss, backward and optimiser update (through :meth:`GANModel.optimize`), and
-returns a dict of detached 0-dim tensors or floats for the history.
+Constructing a model calls ``build()``, then makes the optimisers (:meth:`GANModel.configure_optimizers`)
+and the EMA copy of G, and checks that every trainable parameter has an optimiser: a family
+cannot forget its set-up. The one training loop (:mod:`gan_lab.train`) calls ``d_step``
+``config.n_critic`` times, then ``g_step`` ``config.g_steps`` times; that is one *training
+step*. Each step function does its own forward, loss, backward and optimiser update (through
+:meth:`GANModel.optimize`), and returns a dict of detached 0-dim tensors or floats for the history.
 """
 from __future__ import annotations
 
 import copy
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import nn
+
+from gan_lab import losses
+from gan_lab.nn import ConvDiscriminator, ConvGenerator, base_size, check_image_size, classic_widths
+from gan_lab.utils import GanLabError
 
 Tensor = torch.Tensor
 
@@ -65,7 +72,7 @@ class BaseConfig:
     def preset(cls, name: str, **overrides) -> "BaseConfig":
         """The config of preset ``name`` (a key of ``PRESETS``), with ``overrides`` on top."""
         if name not in cls.PRESETS:
-            raise ValueError(f"no preset {name!r}; this family has: {', '.join(sorted(cls.PRESETS))}")
+            raise GanLabError(f"no preset {name!r}; this family has: {', '.join(sorted(cls.PRESETS))}")
         return cls(**{**cls.PRESETS[name], **overrides})
 
     @classmethod
@@ -87,16 +94,72 @@ class BaseConfig:
         return cls(**values)
 
 
-def d_stats(loss_d: Tensor, d_real: Tensor, d_fake: Tensor, **extra_logits: Tensor) -> dict:
-    """The history row of a logit discriminator's step: its loss, mean D(x), mean D(G(z)), accuracy.
+@dataclass(frozen=True)
+class ConvConfig(BaseConfig):
+    """Fields of the families built from the DCGAN nets of :mod:`gan_lab.nn`, checked once here."""
 
+    image_size: int = 64          # 28, 32, 64 or 128 (gan_lab.nn.SUPPORTED_SIZES)
+    channels: int = 3
+    latent_dim: int = 100
+    ngf: int = 64                 # G's width at full resolution (it doubles per block below)
+    ndf: int = 64                 # D's width after its first block (it doubles per block)
+    extra_layers_g: int = 0       # stride-1 3x3 blocks at G's high-resolution end
+    extra_layers_d: int = 0       # stride-1 3x3 blocks after D's first block
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_image_size(self.image_size)
+        if self.ngf < 1 or self.ndf < 1:
+            raise ValueError(f"ngf and ndf must be >= 1, got {self.ngf} and {self.ndf}")
+        if self.extra_layers_g < 0 or self.extra_layers_d < 0:
+            raise ValueError("extra_layers_g and extra_layers_d must be >= 0")
+
+    @property
+    def base(self) -> int:
+        """Width of G's first map and D's last: 7 for 28 px, 4 otherwise."""
+        return base_size(self.image_size)
+
+    def generator_widths(self) -> tuple[int, ...]:
+        """G's channels per block, from ``base`` up: ``ngf * 2**(n-1), ..., ngf``."""
+        return classic_widths(self.image_size, self.ngf)[::-1]
+
+    def discriminator_widths(self) -> tuple[int, ...]:
+        """D's channels per block: ``ndf, 2 ndf, ..., ndf * 2**(n-1)``."""
+        return classic_widths(self.image_size, self.ndf)
+
+    def check_feature_layer(self, layer: int) -> None:
+        """Raise ValueError unless ``layer`` indexes one of D's blocks (negative counts from the end)."""
+        n = len(self.discriminator_widths())
+        if not -n <= layer < n:
+            raise ValueError(f"feature_layer must be in [-{n}, {n - 1}] for {self.image_size} px "
+                             f"(the discriminator has {n} blocks), got {layer}")
+
+
+def conv_generator(c: ConvConfig, **options) -> ConvGenerator:
+    """The DCGAN generator of config ``c``; ``options`` go to :class:`gan_lab.nn.ConvGenerator`."""
+    return ConvGenerator(c.image_size, c.channels, c.latent_dim, c.generator_widths(),
+                         extra_layers=c.extra_layers_g, **options)
+
+
+def conv_discriminator(c: ConvConfig, **options) -> ConvDiscriminator:
+    """The DCGAN discriminator of config ``c``; ``options`` (norm, dropout, minibatch_kernels,
+    bias, ...) go to :class:`gan_lab.nn.ConvDiscriminator`."""
+    return ConvDiscriminator(c.image_size, c.channels, c.discriminator_widths(),
+                             extra_layers=c.extra_layers_d, **options)
+
+
+def d_stats(loss: NamedTuple, d_real: Tensor, d_fake: Tensor, **extra_logits: Tensor) -> dict:
+    """The history row of a logit discriminator's step: its loss and each part, mean D(x), mean
+    D(G(z)), accuracy.
+
+    ``loss`` is a loss of :mod:`gan_lab.losses` with parts: ``total`` is logged as ``loss_d``,
+    every other field ``f`` as ``loss_d_f`` (``loss_d_real``, ``loss_d_fake``, ...).
     ``extra_logits`` (e.g. ``d_rec=...``) are logged as mean probabilities under their own names.
     """
-    from gan_lab import losses
-
-    row = {"loss_d": loss_d.detach(),
-           "d_real": torch.sigmoid(d_real.detach().float()).mean(),
-           "d_fake": torch.sigmoid(d_fake.detach().float()).mean()}
+    row = {"loss_d": loss.total.detach()}
+    row.update({f"loss_d_{name}": part.detach() for name, part in loss._asdict().items() if name != "total"})
+    row["d_real"] = torch.sigmoid(d_real.detach().float()).mean()
+    row["d_fake"] = torch.sigmoid(d_fake.detach().float()).mean()
     row.update({name: torch.sigmoid(v.detach().float()).mean() for name, v in extra_logits.items()})
     row["d_acc"] = losses.d_accuracy(d_real.detach(), d_fake.detach())
     return row
@@ -121,27 +184,44 @@ def frozen(*modules: nn.Module):
 
 
 class GANModel(nn.Module):
-    """Base class of every family. Subclasses set ``self.G`` and ``self.D`` (and extra nets)."""
+    """Base class of every family: ``build()`` sets ``self.G`` and ``self.D`` (and extra nets).
+
+    ``GANModel(config, **kwargs)`` calls ``self.build(**kwargs)``, then sets up the optimisers
+    and the EMA copy of G itself. A family overrides ``build``, ``d_step`` and ``g_step``, and
+    :meth:`configure_optimizers` when it has more nets than G and D.
+    """
 
     family: ClassVar[str] = "base"
 
-    def __init__(self, config: BaseConfig):
+    def __init__(self, config: BaseConfig, **kwargs):
         super().__init__()
         self.config = config
         self.amp = False                  # bf16 autocast; the loop turns it on for CUDA when asked
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.G_ema: nn.Module | None = None
         # the bare nets when the loop wraps them (DistributedDataParallel); see :meth:`bare`
         self._bare: dict[str, nn.Module] = {}
-
-    # -- set-up ---------------------------------------------------------------------------
-    def setup(self) -> "GANModel":
-        """Call at the end of a subclass ``__init__``: builds optimisers and the EMA copy."""
-        self.optimizers = self.configure_optimizers()
+        self.build(**kwargs)
+        for name in ("G", "D"):
+            if not isinstance(getattr(self, name, None), nn.Module):
+                raise GanLabError(f"{type(self).__qualname__}.build() must set self.{name} to a module")
+        self.optimizers: dict[str, torch.optim.Optimizer] = self.configure_optimizers()
+        self._check_optimizers()
         if self.config.ema_decay > 0:
             self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
-        return self
+
+    # -- set-up ---------------------------------------------------------------------------
+    def build(self, **kwargs) -> None:
+        """Create the nets: ``self.G``, ``self.D`` and any extra (``self.E``). Every family defines it."""
+        raise NotImplementedError(f"{type(self).__qualname__} must define build() to create self.G and self.D")
+
+    def _check_optimizers(self) -> None:
+        """Every trainable parameter of every net must be stepped by some optimiser."""
+        stepped = {id(p) for opt in self.optimizers.values() for group in opt.param_groups for p in group["params"]}
+        for name, p in self.named_parameters():
+            if p.requires_grad and id(p) not in stepped:
+                raise GanLabError(f"{type(self).__qualname__}: parameter {name} has no optimiser; "
+                                  f"add its net to configure_optimizers()")
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Adam for G and D with the family's learning rates (TTUR) and betas."""
@@ -236,10 +316,12 @@ class GANModel(nn.Module):
 
     # -- the two step functions ---------------------------------------------------------------
     def d_step(self, x_real: Tensor) -> dict:
-        raise NotImplementedError
+        """One discriminator update on the real batch ``x_real``; returns the history's numbers."""
+        raise NotImplementedError(f"{type(self).__qualname__} must define d_step()")
 
     def g_step(self, x_real: Tensor) -> dict:
-        raise NotImplementedError
+        """One generator update (``x_real`` gives the batch size, or real features); returns numbers."""
+        raise NotImplementedError(f"{type(self).__qualname__} must define g_step()")
 
     def extra_repr(self) -> str:
         return f"family={self.family}"
@@ -275,21 +357,17 @@ class BCEGAN(GANModel):
     _last_fake: Tensor | None = None
 
     def d_step(self, x_real: Tensor) -> dict:
-        from gan_lab import losses
-
         with self.autocast():
             z = self.sample_latent(x_real.shape[0])
             x_fake = self.G(z)                           # (B, C, H, W); graph kept for g_step
             d_real = self.D(x_real)                      # (B,) logits
             d_fake = self.D(x_fake.detach())             # no gradient into G here
             loss = losses.d_loss_minimax(d_real.float(), d_fake.float(), self.config.real_label)
-        self.optimize("D", loss)
+        self.optimize("D", loss.total)
         self._last_fake = x_fake
         return d_stats(loss, d_real, d_fake)
 
     def g_step(self, x_real: Tensor) -> dict:
-        from gan_lab import losses
-
         x_fake, self._last_fake = self._last_fake, None
         D = self.bare("D")   # no gradient sync for D here: its weights are frozen in this step
         with self.autocast(), frozen(D):

@@ -20,12 +20,13 @@ discriminator (no minibatch discrimination); the thesis's ablation switches them
 
 Choices the source leaves open, and ours:
 
-* Nets: DCGAN generator (:mod:`gan_lab.models.dcgan`), DCGAN discriminator with batch norm
+* Nets: DCGAN generator (:class:`gan_lab.nn.ConvGenerator`), DCGAN discriminator with batch norm
   (:class:`gan_lab.nn.ConvDiscriminator`), and E shaped like D (batch norm, LeakyReLU) ending in a
   linear map to ``latent_dim`` (no output activation: z is Gaussian). 28/32/64/128 px.
-* Discriminator loss with ``augment_d``: :math:`L_D = \mathrm{BCE}(D(x), 1) + \tfrac12[\mathrm{BCE}(D(G(z)), 0)
-  + \mathrm{BCE}(D(G(\tilde z)), 0)]`. Halving the fake terms keeps the real/fake balance of the
-  plain loss, so switching the augmentation off changes only what the fake half sees.
+* Discriminator loss with ``augment_d`` (:func:`gan_lab.losses.dnfm_d_loss`):
+  :math:`L_D = \mathrm{BCE}(D(x), 1) + \tfrac12[\mathrm{BCE}(D(G(z)), 0) + \mathrm{BCE}(D(G(\tilde z)), 0)]`.
+  Halving the fake terms keeps the real/fake balance of the plain loss, so switching the
+  augmentation off changes only what the fake half sees.
   Each of the three batches goes through D separately (batch norm statistics per batch, as DCGAN).
 * Label smoothing: off (``real_label=1.0``); the thesis does not mention it for DNFM.
 * The generator's feature-matching batch is :math:`G(z)` only; :math:`G(\tilde z)` enters G's loss
@@ -35,34 +36,16 @@ Choices the source leaves open, and ours:
   (E has no other loss). E has its own Adam with G's learning rate and betas.
 * Standard deviation: population (divide by B), :math:`\sqrt{\mathrm{var}+10^{-8}}`.
 * Feature layer: the last convolutional block of D (``feature_layer=-1``). Real and fake
-  features come from two passes of D (``joint_features=False``, as in
-  :mod:`gan_lab.models.improved`): one joint pass gave an 8-20 % higher distance in all four
-  ablation settings below.
+  features come from two passes of D (``joint_features=False``, as in :mod:`gan_lab.models.improved`).
 * Optimisers: Adam(2e-4, (0.5, 0.999)) for G, D and E; one D step per G step (DCGAN settings).
-* Defaults of λ1, λ2, σ: λ1 = 0.05, λ2 = 1.0, σ = 0.1, chosen from our runs with
-  ``benchmarks/families_fmnist.py`` (Fashion-MNIST 28 px, batch 64, ngf = ndf = nef = 32,
-  1,500 steps on a CPU), scored by the classifier-feature Fréchet distance of 1,000 samples
-  (not FID; lower is better; 6,665 at step 0). Seed 0 (seed 1 in brackets):
+* Defaults λ1 = 0.05, λ2 = 1.0, σ = 0.1: chosen from our ablation runs (the runs, their
+  settings and scores are in ``benchmarks/README.md``). λ1 scales a sum of ``latent_dim``
+  squared errors, so λ1·L_NP starts near λ1·latent_dim. The thesis studies several λ1 values
+  (its Table 4.1, whose numbers are not in our source).
 
-  ==================================  ===============
-  setting (others at the defaults)    distance
-  ==================================  ===============
-  all three parts off                 1052 (1072)
-  denoising only, λ2 = 0              1140
-  denoising + augmented D, λ2 = 0     1177 (1169)
-  all on, σ = 0.5                     1021 (1099)
-  all on, σ = 0.1 (default)           964 (1002)
-  all on, σ = 1                       1443
-  σ = 0.5, λ1 = 0.005 / 0.5           1018 / 1059
-  σ = 0.5, λ2 = 5                     1033
-  ==================================  ===============
-
-  So: the std term is the part that helps on its own (λ2 = 0 -> 1: about 10 % lower); the
-  denoising branch helps only with little noise (σ = 0.1 beat 0.5 at both seeds; σ = 1 hurt);
-  λ1 between 0.005 and 0.05 made no difference we could see. λ1 scales a sum of ``latent_dim``
-  squared errors (100 by default), so λ1·L_NP starts near λ1·100. Short CPU runs at one or two
-  seeds: differences under about 5 % are within run-to-run noise. The thesis studies several λ1
-  values (its Table 4.1, whose numbers are not in our source).
+References: C. Li, "A Denoising Generative Adversarial Network Based on Enhanced Feature Mapping
+of Data Augmentation for Image Synthesis", PhD thesis, Universiti Sains Malaysia, 2024
+(``dnfm-gan-thesis.txt``); Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016.
 """
 from __future__ import annotations
 
@@ -72,23 +55,15 @@ from typing import ClassVar
 import torch
 
 from gan_lab import losses
-from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
-from gan_lab.models.improved import _check_layer
-from gan_lab.nn import ConvDiscriminator, ConvEncoder, build_generator, check_image_size, paired_features
+from gan_lab.models.base import ConvConfig, GANModel, conv_discriminator, conv_generator, d_stats, frozen
+from gan_lab.nn import ConvEncoder, classic_widths, paired_features
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class Config(BaseConfig):
-    image_size: int = 64
-    channels: int = 3
-    latent_dim: int = 100
-    ngf: int = 64
-    ndf: int = 64
+class Config(ConvConfig):
     nef: int = 64                    # encoder width (first block)
-    extra_layers_g: int = 0
-    extra_layers_d: int = 0
     real_label: float = 1.0
     denoise: bool = True             # part 1: encoder + noise penalty
     augment_d: bool = True           # part 2: D also sees G(z + sigma * eps)
@@ -100,7 +75,6 @@ class Config(BaseConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check_image_size(self.image_size)
         if not 0.0 < self.real_label <= 1.0:
             raise ValueError(f"real_label must be in (0, 1], got {self.real_label}")
         if self.std_weight < 0 or self.noise_weight < 0:
@@ -109,7 +83,7 @@ class Config(BaseConfig):
             raise ValueError(f"noise_std (sigma) must be >= 0, got {self.noise_std}")
         if self.nef < 1:
             raise ValueError(f"nef must be >= 1, got {self.nef}")
-        _check_layer(self)
+        self.check_feature_layer(self.feature_layer)
 
     @property
     def uses_noisy_code(self) -> bool:
@@ -121,14 +95,13 @@ class Config(BaseConfig):
 class Model(GANModel):
     family = "dnfm"
 
-    def __init__(self, config: Config):
-        super().__init__(config)
-        self.G = build_generator(config)
-        self.D = ConvDiscriminator(config.image_size, config.channels, config.ndf, norm="batch",
-                                   extra_layers=config.extra_layers_d)
-        if config.denoise:
-            self.E = ConvEncoder(config.image_size, config.channels, config.nef, config.latent_dim, norm="batch")
-        self.setup()
+    def build(self):
+        c = self.config
+        self.G = conv_generator(c)
+        self.D = conv_discriminator(c, norm="batch")
+        if c.denoise:
+            self.E = ConvEncoder(c.image_size, c.channels, classic_widths(c.image_size, c.nef), c.latent_dim,
+                                 norm="batch")
 
     def configure_optimizers(self):
         opts = super().configure_optimizers()
@@ -152,13 +125,11 @@ class Model(GANModel):
             d_fake = self.D(x_fake).float()
             if c.augment_d:
                 d_noisy = self.D(x_noisy).float()
-                # BCE(D(x), 1) + (BCE(D(G(z)), 0) + BCE(D(G(z~)), 0)) / 2
-                loss = 0.5 * (losses.d_loss_minimax(d_real, d_fake, c.real_label)
-                              + losses.d_loss_minimax(d_real, d_noisy, c.real_label))
+                loss = losses.dnfm_d_loss(d_real, d_fake, d_noisy, c.real_label)
             else:
                 d_noisy = d_fake
                 loss = losses.d_loss_minimax(d_real, d_fake, c.real_label)
-        self.optimize("D", loss)
+        self.optimize("D", loss.total)
         return d_stats(loss, d_real, d_fake, d_noisy=d_noisy)
 
     def g_step(self, x_real: Tensor) -> dict:
@@ -169,7 +140,7 @@ class Model(GANModel):
             x_fake = self.G(z)
             f_real, f_fake = paired_features(D, x_real, x_fake, c.feature_layer, joint=c.joint_features)
             fm = losses.feature_matching(f_real, f_fake, std_weight=c.std_weight)
-            loss = fm
+            loss = fm.total
             if c.denoise:
                 z_rec = self.E(self.G(self.noisy(z))).float()            # E(G(z + sigma eps))
                 np_ = losses.noise_penalty(z, z_rec)
@@ -185,4 +156,5 @@ class Model(GANModel):
                     self.optimizers[name].step()
             else:
                 self.optimize("G", loss)
-        return {"loss_g": loss.detach(), "feature_matching": fm.detach(), "noise_penalty": np_.detach()}
+        return {"loss_g": loss.detach(), "feature_matching": fm.total.detach(), "fm_mean": fm.mean.detach(),
+                "fm_std": fm.std.detach(), "noise_penalty": np_.detach()}

@@ -13,7 +13,7 @@ Training GANs" (2016), the baseline of the DNFM-GAN thesis.
 
 Choices the paper leaves open, and ours:
 
-* Nets: the DCGAN generator (:mod:`gan_lab.models.dcgan`) and a DCGAN discriminator with batch
+* Nets: the DCGAN generator (:class:`gan_lab.nn.ConvGenerator`) and a DCGAN discriminator with batch
   norm (:class:`gan_lab.nn.ConvDiscriminator`), at 28/32/64/128 px. (Salimans et al.'s CIFAR
   discriminator uses weight norm and dropout; their ImageNet model is DCGAN-based.)
 * Feature layer: the last convolutional block (``feature_layer=-1``), the layer just before
@@ -22,19 +22,18 @@ Choices the paper leaves open, and ours:
   the mean absolute difference). Real features are computed without gradient. D is in train
   mode and, by default, sees the real and the fake batch in two passes, so batch norm uses each
   batch's own statistics, as in D's own update; ``joint_features=True`` passes them as one batch
-  instead. Two passes gave an 8-20 % lower classifier-feature distance in all four DNFM ablation
-  settings we ran (Fashion-MNIST 28 px, 1,500 steps; issue 3's closing note), hence the default.
+  instead. Two passes is the default, chosen from measurements (``benchmarks/README.md``).
 * Minibatch discrimination: 100 kernels of dimension 5 (OpenAI's code), T ~ N(0, 0.05);
   ``minibatch_kernels=0`` turns it off. With feature matching, D's minibatch features matter only
   through D's own training (the paper notes minibatch discrimination pairs best with the
-  ordinary generator loss; ``g_loss="nonsaturating"`` gives that). Measured on Fashion-MNIST
-  28 px (ngf = ndf = 32, batch 64): D reaches 100 % accuracy (its loss at the label-smoothing
-  floor, 0.325) within 250 steps; the feature-matching generator still learns, but slowly
-  (classifier-feature distance 6665 -> 3164 in 2,000 steps, against DCGAN's 7157 -> 596).
-  With ``g_loss="nonsaturating"`` the same D gives 6665 -> 503, the best of all families there.
+  ordinary generator loss; ``g_loss="nonsaturating"`` gives that).
 * Historical averaging keeps cumulative means (buffers, saved in checkpoints), updated after
   every optimiser step of that player.
 * Adam(2e-4, (0.5, 0.999)), one D step per G step, as DCGAN.
+
+References: Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016; C. Li,
+"A Denoising Generative Adversarial Network Based on Enhanced Feature Mapping of Data Augmentation
+for Image Synthesis", PhD thesis, Universiti Sains Malaysia, 2024 (``dnfm-gan-thesis.txt``).
 """
 from __future__ import annotations
 
@@ -44,22 +43,15 @@ from typing import ClassVar
 import torch
 
 from gan_lab import losses
-from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
-from gan_lab.nn import ConvDiscriminator, HistoricalAverage, build_generator, check_image_size, paired_features
+from gan_lab.models.base import ConvConfig, GANModel, conv_discriminator, conv_generator, d_stats, frozen
+from gan_lab.nn import HistoricalAverage, paired_features
 
 Tensor = torch.Tensor
 G_LOSSES = ("feature_matching", "nonsaturating")
 
 
 @dataclass(frozen=True)
-class Config(BaseConfig):
-    image_size: int = 64
-    channels: int = 3
-    latent_dim: int = 100
-    ngf: int = 64
-    ndf: int = 64
-    extra_layers_g: int = 0
-    extra_layers_d: int = 0
+class Config(ConvConfig):
     real_label: float = 0.9          # one-sided label smoothing
     g_loss: str = "feature_matching" # or "nonsaturating"
     feature_layer: int = -1          # D block whose output is matched (-1: the last)
@@ -70,7 +62,6 @@ class Config(BaseConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check_image_size(self.image_size)
         if not 0.0 < self.real_label <= 1.0:
             raise ValueError(f"real_label must be in (0, 1], got {self.real_label}")
         if self.g_loss not in G_LOSSES:
@@ -79,33 +70,35 @@ class Config(BaseConfig):
             raise ValueError("minibatch_kernels must be >= 0 and minibatch_dim >= 1")
         if self.hist_weight < 0:
             raise ValueError(f"hist_weight must be >= 0, got {self.hist_weight}")
-        _check_layer(self)
+        self.check_feature_layer(self.feature_layer)
 
-    PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, minibatch_kernels=8, minibatch_dim=3)}
-
-
-def _check_layer(config) -> None:
-    from gan_lab.nn import down_blocks
-
-    n = down_blocks(config.image_size)
-    if not -n <= config.feature_layer < n:
-        raise ValueError(f"feature_layer must be in [-{n}, {n - 1}] for {config.image_size} px "
-                         f"(the discriminator has {n} blocks), got {config.feature_layer}")
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, minibatch_kernels=8, minibatch_dim=3)}
 
 
 class Model(GANModel):
     family = "improved-dcgan"
 
-    def __init__(self, config: Config):
-        super().__init__(config)
-        self.G = build_generator(config)
-        self.D = ConvDiscriminator(config.image_size, config.channels, config.ndf, norm="batch",
-                                   extra_layers=config.extra_layers_d,
-                                   minibatch_kernels=config.minibatch_kernels, minibatch_dim=config.minibatch_dim)
-        if config.hist_weight > 0:
+    def build(self):
+        c = self.config
+        self.G = conv_generator(c)
+        self.D = conv_discriminator(c, norm="batch", minibatch_kernels=c.minibatch_kernels,
+                                    minibatch_dim=c.minibatch_dim)
+        if c.hist_weight > 0:
             self.hist_G = HistoricalAverage(self.G)
             self.hist_D = HistoricalAverage(self.D)
-        self.setup()
+
+    def with_history(self, name: str, loss: Tensor) -> tuple[Tensor, Tensor]:
+        """``loss`` + hist_weight * net ``name``'s historical-averaging penalty, and the penalty (0 when off)."""
+        if self.config.hist_weight == 0:
+            return loss, torch.zeros((), device=loss.device)
+        hist = getattr(self, f"hist_{name}").penalty(self.bare(name))
+        return loss + self.config.hist_weight * hist, hist
+
+    def update_history(self, name: str) -> None:
+        """After net ``name``'s optimiser step: add its parameters to their running means."""
+        if self.config.hist_weight > 0:
+            getattr(self, f"hist_{name}").update(self.bare(name))
 
     def d_step(self, x_real: Tensor) -> dict:
         c = self.config
@@ -114,15 +107,11 @@ class Model(GANModel):
                 x_fake = self.G(self.sample_latent(x_real.shape[0]))   # (B, C, H, W)
             d_real = self.D(x_real).float()                             # (B,) logits
             d_fake = self.D(x_fake).float()
-            loss = losses.d_loss_minimax(d_real, d_fake, c.real_label)
-            hist = torch.zeros((), device=x_real.device)
-            if c.hist_weight > 0:
-                hist = self.hist_D.penalty(self.bare("D"))
-                loss = loss + c.hist_weight * hist
+            parts = losses.d_loss_minimax(d_real, d_fake, c.real_label)
+            loss, hist = self.with_history("D", parts.total)
         self.optimize("D", loss)
-        if c.hist_weight > 0:
-            self.hist_D.update(self.bare("D"))
-        return {**d_stats(loss, d_real, d_fake), "hist_d": hist.detach()}
+        self.update_history("D")
+        return {**d_stats(parts, d_real, d_fake), "loss_d": loss.detach(), "hist_d": hist.detach()}
 
     def g_step(self, x_real: Tensor) -> dict:
         c = self.config
@@ -130,16 +119,12 @@ class Model(GANModel):
         with self.autocast(), frozen(D):
             x_fake = self.G(self.sample_latent(x_real.shape[0]))
             f_real, f_fake = paired_features(D, x_real, x_fake, c.feature_layer, joint=c.joint_features)
-            fm = losses.feature_matching(f_real, f_fake)
+            fm = losses.feature_matching(f_real, f_fake).total
             if c.g_loss == "feature_matching":
                 loss = fm
             else:
                 loss = losses.g_loss_nonsaturating(D(x_fake).float())
-            hist = torch.zeros((), device=x_real.device)
-            if c.hist_weight > 0:
-                hist = self.hist_G.penalty(self.bare("G"))
-                loss = loss + c.hist_weight * hist
+            loss, hist = self.with_history("G", loss)
             self.optimize("G", loss)
-        if c.hist_weight > 0:
-            self.hist_G.update(self.bare("G"))
+        self.update_history("G")
         return {"loss_g": loss.detach(), "feature_matching": fm.detach(), "hist_g": hist.detach()}

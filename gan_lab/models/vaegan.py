@@ -17,31 +17,37 @@ Losses (the paper's Algorithm 1), with :math:`\mathrm{Dis}_l` an intermediate D 
     L_{GAN} = \log D(x) + \log(1 - D(\tilde x)) + \log(1 - D(G(z_p))).
 
 Each net follows its own combination: the encoder minimises :math:`L_{prior} + L_{llike}`; the
-decoder minimises :math:`\gamma L_{llike} - L_{GAN}`; the discriminator maximises :math:`L_{GAN}`.
-The discriminator never minimises :math:`L_{llike}` (it would collapse its features), and the
-encoder never sees :math:`L_{GAN}`. One backward pass per net over the shared graph
+discriminator maximises :math:`L_{GAN}` (:func:`gan_lab.losses.vaegan_d_loss` is :math:`-L_{GAN}`);
+the decoder minimises :math:`\gamma L_{llike}` plus the terms of :math:`L_{GAN}` it affects,
+:math:`\log(1 - D(\tilde x)) + \log(1 - D(G(z_p)))` (it plays against D, so it minimises what D
+maximises). The discriminator never minimises :math:`L_{llike}` (it would collapse its features), and
+the encoder never sees :math:`L_{GAN}`. One backward pass per net over the shared graph
 (:func:`gan_lab.nn.step_separately`) keeps the three objectives apart.
 
 Choices the paper leaves open (or that we change), and ours:
 
-* Nets: DCGAN-shaped at 28/32/64/128 px: the decoder is :mod:`gan_lab.models.dcgan`'s generator,
+* Nets: DCGAN-shaped at 28/32/64/128 px: the decoder is :class:`gan_lab.nn.ConvGenerator`,
   D is :class:`gan_lab.nn.ConvDiscriminator` with batch norm, the encoder is the same conv stack
   ending in a linear layer to :math:`2J` numbers (:math:`\mu`, :math:`\log\sigma^2`). The paper's
   64 px nets use 5x5 kernels and a 512-unit dense layer in D; we keep one net shape for all families.
 * :math:`\mathrm{Dis}_l`: the last convolutional block of D (``feature_layer=-1``); any block index works.
-* :math:`L_{llike}` is the Gaussian negative log-likelihood with unit variance, summed over the
-  features of a sample and averaged over the batch; :math:`L_{prior}` is summed over latent
-  dimensions and averaged over the batch (:func:`gan_lab.losses.kl_normal`). So their balance in
+* :math:`L_{llike}` (:func:`gan_lab.losses.llike_loss`) is the Gaussian negative log-likelihood with
+  unit variance, summed over the features of a sample and averaged over the batch; :math:`L_{prior}`
+  is summed over latent dimensions and averaged over the batch (:func:`gan_lab.losses.kl_normal`). So their balance in
   the encoder's loss is the paper's, for any batch size; γ sets the decoder's balance.
 * :math:`\mathrm{Dis}_l(x)` and :math:`\mathrm{Dis}_l(\tilde x)` are computed in one forward pass
   of the concatenated batch, so batch norm normalises both with the same statistics (two
   separate passes would compare features under different normalisations).
 * The decoder's GAN term is the non-saturating form :math:`-\log D(\tilde x) - \log D(x_p)`
-  (same fixed point as :math:`-L_{GAN}`, usable gradients early on).
+  (:func:`gan_lab.losses.vaegan_g_loss`: same fixed point as :math:`\log(1 - D(\tilde x)) +
+  \log(1 - D(x_p))`, usable gradients early on).
 * The discriminator's loss is the paper's sum of the three cross-entropy terms (real, reconstruction, prior sample).
 * γ = 1e-2 (our choice: with ``ndf=64`` the feature sum has thousands of terms, so γ·L_llike
   starts on the scale of the GAN term). latent_dim 128 as in the paper's CelebA model.
 * Optimisers: Adam(2e-4, (0.5, 0.999)) for E, G (decoder) and D, one D step per E/G step.
+
+References: Larsen, Sønderby, Larochelle & Winther, "Autoencoding beyond pixels using a learned
+similarity metric", ICML 2016; Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
 """
 from __future__ import annotations
 
@@ -49,41 +55,31 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from gan_lab import losses
-from gan_lab.models.base import BaseConfig, GANModel, d_stats, frozen
-from gan_lab.models.improved import _check_layer
-from gan_lab.nn import (ConvDiscriminator, ConvEncoder, build_generator, check_image_size, paired_features,
-                        step_separately)
+from gan_lab.models.base import ConvConfig, GANModel, conv_discriminator, conv_generator, d_stats, frozen
+from gan_lab.nn import ConvEncoder, classic_widths, paired_features, step_separately
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class Config(BaseConfig):
-    image_size: int = 64
-    channels: int = 3
+class Config(ConvConfig):
     latent_dim: int = 128
-    ngf: int = 64
-    ndf: int = 64
     nef: int = 64
-    extra_layers_g: int = 0
-    extra_layers_d: int = 0
     gamma: float = 1e-2          # weight of L_llike against L_GAN in the decoder's loss
     feature_layer: int = -1      # Dis_l: the D block whose output measures similarity
     lr_e: float = 2e-4
 
     def __post_init__(self):
         super().__post_init__()
-        check_image_size(self.image_size)
         if self.gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {self.gamma}")
         if self.lr_e <= 0:
             raise ValueError(f"lr_e must be positive, got {self.lr_e}")
         if self.nef < 1:
             raise ValueError(f"nef must be >= 1, got {self.nef}")
-        _check_layer(self)
+        self.check_feature_layer(self.feature_layer)
 
     PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8, nef=8)}
 
@@ -91,13 +87,12 @@ class Config(BaseConfig):
 class Model(GANModel):
     family = "vaegan"
 
-    def __init__(self, config: Config):
-        super().__init__(config)
-        self.E = ConvEncoder(config.image_size, config.channels, config.nef, 2 * config.latent_dim, norm="batch")
-        self.G = build_generator(config)
-        self.D = ConvDiscriminator(config.image_size, config.channels, config.ndf, norm="batch",
-                                   extra_layers=config.extra_layers_d)
-        self.setup()
+    def build(self):
+        c = self.config
+        self.E = ConvEncoder(c.image_size, c.channels, classic_widths(c.image_size, c.nef), 2 * c.latent_dim,
+                             norm="batch")
+        self.G = conv_generator(c)
+        self.D = conv_discriminator(c, norm="batch")
 
     def configure_optimizers(self):
         opts = super().configure_optimizers()
@@ -134,11 +129,8 @@ class Model(GANModel):
             d_real = self.D(x_real).float()                                  # (B,) logits
             d_rec = self.D(x_rec).float()
             d_prior = self.D(x_prior).float()
-            # -L_GAN = -log D(x) - log(1 - D(x~)) - log(1 - D(G(z_p)))
-            loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-                    + F.binary_cross_entropy_with_logits(d_rec, torch.zeros_like(d_rec))
-                    + F.binary_cross_entropy_with_logits(d_prior, torch.zeros_like(d_prior)))
-        self.optimize("D", loss)
+            loss = losses.vaegan_d_loss(d_real, d_rec, d_prior)      # -L_GAN and its three terms
+        self.optimize("D", loss.total)
         return d_stats(loss, d_real, d_prior, d_rec=d_rec)
 
     def g_step(self, x_real: Tensor) -> dict:
@@ -149,14 +141,13 @@ class Model(GANModel):
             mu, logvar = self.encode(x_real)
             x_rec = self.G(self.reparameterize(mu, logvar))                  # (B, C, H, W)
             x_prior = self.G(self.sample_latent(B))
-            f_real, f_rec = (f.flatten(1) for f in paired_features(D, x_real, x_rec, c.feature_layer, joint=True))
-            # L_llike: 0.5 ||Dis_l(x) - Dis_l(x~)||^2 per sample, batch mean
-            llike = 0.5 * (f_rec - f_real).pow(2).sum(dim=1).mean()
+            f_real, f_rec = paired_features(D, x_real, x_rec, c.feature_layer, joint=True)
+            llike = losses.llike_loss(f_real, f_rec)
             prior = losses.kl_normal(mu, logvar)
-            # the decoder's GAN term, non-saturating: -log D(x~) - log D(G(z_p))
-            gan = losses.g_loss_nonsaturating(D(x_rec).float()) + losses.g_loss_nonsaturating(D(x_prior).float())
+            gan = losses.vaegan_g_loss(D(x_rec).float(), D(x_prior).float())
             loss_e = prior + llike
-            loss_g = c.gamma * llike + gan
+            loss_g = c.gamma * llike + gan.total
             step_separately(self, {"E": loss_e, "G": loss_g})
         return {"loss_g": loss_g.detach(), "loss_e": loss_e.detach(), "kl": prior.detach(),
-                "llike": llike.detach(), "gan_g": gan.detach()}
+                "llike": llike.detach(), "gan_g": gan.total.detach(), "gan_g_rec": gan.rec.detach(),
+                "gan_g_prior": gan.prior.detach()}

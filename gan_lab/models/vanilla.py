@@ -11,6 +11,10 @@ Choices the thesis leaves open: the dropout rate (0.3 here), the output activati
 images live in [-1, 1] like every other family), and the optimiser, for which we keep the DCGAN
 setting Adam(2e-4, (0.5, 0.999)). Any image size and channel count works: the nets see
 flattened pixels.
+
+References: Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014; K. Deng, "Generating
+images using a Deep Convolutional GANs", MSc thesis, University College Cork, 2024
+(seed file ``dcgan-thesis-mnist-afhq.txt``).
 """
 from __future__ import annotations
 
@@ -86,8 +90,6 @@ class Discriminator(nn.Module):
 class Model(BCEGAN):
     family = "vanilla"
 
-    def __init__(self, config: Config):
-        super().__init__(config)
-        self.G = Generator(config)
-        self.D = Discriminator(config)
-        self.setup()
+    def build(self):
+        self.G = Generator(self.config)
+        self.D = Discriminator(self.config)

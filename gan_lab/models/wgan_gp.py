@@ -13,7 +13,7 @@ The critic :math:`f` outputs an unbounded score (no sigmoid). It is trained to m
 
 Choices the papers leave open, and ours:
 
-* Nets: the DCGAN generator of :mod:`gan_lab.models.dcgan` and a DCGAN-shaped critic
+* Nets: the DCGAN generator (:class:`gan_lab.nn.ConvGenerator`) and a DCGAN-shaped critic
   (:class:`gan_lab.nn.ConvDiscriminator`), at 28/32/64/128 px. Gulrajani et al. use a ResNet for
   their best CIFAR-10 numbers; the DCGAN shape keeps the comparison with the other families fair.
 * Layer norm = ``GroupNorm(1, C)``: normalises each sample over (C, H, W), per-channel affine.
@@ -23,6 +23,12 @@ Choices the papers leave open, and ours:
 * The gradient penalty is computed in float32 outside autocast (second derivatives in bf16 are noisy).
 * Logged ``d_real``/``d_fake`` are mean raw critic scores; ``w_dist`` = d_real - d_fake is the
   critic's estimate of the Wasserstein distance (up to the Lipschitz constant), the number to watch.
+  ``loss_d_real``/``loss_d_fake`` are the two terms of :func:`gan_lab.losses.wasserstein_critic_loss`.
+* ``--model wgan-clip`` is this module's Config with :data:`CLIP`'s fields
+  (:func:`gan_lab.models.make_config`).
+
+References: Arjovsky, Chintala & Bottou, "Wasserstein Generative Adversarial Networks", ICML 2017;
+Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
 """
 from __future__ import annotations
 
@@ -32,18 +38,17 @@ from typing import ClassVar
 import torch
 
 from gan_lab import losses
-from gan_lab.models.base import BaseConfig, GANModel, frozen
-from gan_lab.nn import ConvDiscriminator, build_generator, check_image_size
+from gan_lab.models.base import ConvConfig, GANModel, conv_discriminator, conv_generator, frozen
 
 Tensor = torch.Tensor
 MODES = ("gp", "clip")
 
+#: Arjovsky et al.'s WGAN: weight clipping c = 0.01, RMSprop(5e-5), 5 critic steps, BN critic
+CLIP: dict = dict(mode="clip", lr_g=5e-5, lr_d=5e-5, critic_norm="batch")
+
 
 @dataclass(frozen=True)
-class Config(BaseConfig):
-    image_size: int = 64
-    channels: int = 3
-    latent_dim: int = 100
+class Config(ConvConfig):
     lr_g: float = 1e-4
     lr_d: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.9)
@@ -52,14 +57,9 @@ class Config(BaseConfig):
     gp_weight: float = 10.0       # lambda of the gradient penalty
     clip_value: float = 0.01      # c of weight clipping
     critic_norm: str = "layer"    # "layer", "none" (gp) or "batch" (clip only)
-    ngf: int = 64
-    ndf: int = 64
-    extra_layers_g: int = 0
-    extra_layers_d: int = 0
 
     def __post_init__(self):
         super().__post_init__()
-        check_image_size(self.image_size)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.critic_norm not in ("layer", "none", "batch"):
@@ -70,28 +70,8 @@ class Config(BaseConfig):
             raise ValueError(f"gp_weight must be >= 0, got {self.gp_weight}")
         if self.clip_value <= 0:
             raise ValueError(f"clip_value must be positive, got {self.clip_value}")
-        if self.ngf < 1 or self.ndf < 1 or self.extra_layers_g < 0 or self.extra_layers_d < 0:
-            raise ValueError("ngf and ndf must be >= 1, extra layers >= 0")
-
-    @classmethod
-    def clip(cls, **overrides) -> "Config":
-        """Arjovsky et al.'s WGAN: weight clipping c = 0.01, RMSprop(5e-5), 5 critic steps, BN critic."""
-        values = dict(mode="clip", lr_g=5e-5, lr_d=5e-5, critic_norm="batch")
-        values.update(overrides)
-        return cls(**values)
 
     PRESETS: ClassVar[dict[str, dict]] = {"tiny": dict(image_size=28, channels=1, latent_dim=16, ngf=8, ndf=8)}
-
-
-def config_for(name: str, preset: str | None = None, fast: bool = False, **overrides) -> Config:
-    """The Config of CLI family ``name`` ("wgan-gp" or "wgan-clip"); ``fast`` gives the tiny preset."""
-    if name not in ("wgan-gp", "wgan-clip"):
-        raise ValueError(f"wgan_gp builds 'wgan-gp' and 'wgan-clip', not {name!r}")
-    if preset not in (None, "tiny", "clip"):
-        raise ValueError(f"{name} has no preset {preset!r} (choose tiny or clip)")
-    values = dict(Config.PRESETS["tiny"]) if fast or preset == "tiny" else {}
-    values.update(overrides)
-    return Config.clip(**values) if name == "wgan-clip" else Config(**values)
 
 
 def clip_weights_(module: torch.nn.Module, c: float) -> None:
@@ -104,13 +84,11 @@ def clip_weights_(module: torch.nn.Module, c: float) -> None:
 class Model(GANModel):
     family = "wgan-gp"
 
-    def __init__(self, config: Config):
-        super().__init__(config)
-        self.family = "wgan-clip" if config.mode == "clip" else "wgan-gp"
-        self.G = build_generator(config)
-        self.D = ConvDiscriminator(config.image_size, config.channels, config.ndf, norm=config.critic_norm,
-                                   extra_layers=config.extra_layers_d)
-        self.setup()
+    def build(self):
+        c = self.config
+        self.family = "wgan-clip" if c.mode == "clip" else "wgan-gp"
+        self.G = conv_generator(c)
+        self.D = conv_discriminator(c, norm=c.critic_norm)
 
     def configure_optimizers(self):
         c = self.config
@@ -129,15 +107,17 @@ class Model(GANModel):
             loss_w = losses.wasserstein_critic_loss(d_real, d_fake)
         if c.mode == "gp":
             gp = losses.gradient_penalty(self.D, x_real.float(), x_fake.float())
-            loss = loss_w + c.gp_weight * gp
+            loss = loss_w.total + c.gp_weight * gp
         else:
             gp = torch.zeros((), device=x_real.device)
-            loss = loss_w
+            loss = loss_w.total
         self.optimize("D", loss)
         if c.mode == "clip":
             clip_weights_(self.D, c.clip_value)
         return {
             "loss_d": loss.detach(),
+            "loss_d_real": loss_w.real.detach(),
+            "loss_d_fake": loss_w.fake.detach(),
             "gp": gp.detach(),
             "d_real": d_real.detach().mean(),
             "d_fake": d_fake.detach().mean(),
@@ -153,4 +133,4 @@ class Model(GANModel):
         return {"loss_g": loss.detach()}
 
 
-__all__ = ["Config", "Model", "config_for", "clip_weights_", "MODES"]
+__all__ = ["Config", "Model", "clip_weights_", "MODES", "CLIP"]

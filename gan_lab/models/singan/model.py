@@ -29,15 +29,16 @@ class Model(GANModel):
 
     Built for an image of ``height`` x ``width`` pixels (before shrinking to the max size); the
     image itself, the fixed reconstruction noise ``z_rec``, the noise amplitudes and the number of
-    finished scales are buffers, so a checkpoint alone rebuilds a usable pyramid. Make one with
+    finished scales are buffers, so a checkpoint alone rebuilds a usable pyramid. Only the scale in
+    training has trainable parameters and optimisers; the others are frozen. Make one with
     :meth:`from_image` and train it with ``gan_lab.train.train(model, model.stream(), ...)`` for
     :attr:`total_steps` steps: step ``k`` trains scale ``k // steps_per_scale``.
     """
 
     family: ClassVar[str] = "singan"
 
-    def __init__(self, config: Config, height: int, width: int):
-        super().__init__(config)
+    def build(self, height: int, width: int) -> None:
+        config = self.config
         self.height, self.width = int(height), int(width)
         sizes, self.scale_factor = pyramid_sizes(self.height, self.width, config)
         self.sizes = [tuple(int(v) for v in s) for s in sizes]
@@ -46,19 +47,21 @@ class Model(GANModel):
             Generator(config.filters_at(i), config.channels, config.batch_norm) for i in range(n))
         self.discriminators = nn.ModuleList(
             Discriminator(config.filters_at(i), config.channels, config.batch_norm) for i in range(n))
+        # frozen until their scale trains: the loop only ever updates one scale
+        self.generators.requires_grad_(False)
+        self.discriminators.requires_grad_(False)
         self.register_buffer("noise_amp", torch.ones(n))
         self.register_buffer("z_rec", torch.randn(1, config.channels, *self.sizes[0]))
         self.register_buffer("image", torch.zeros(1, config.channels, *self.sizes[-1]))
         self.register_buffer("scales_trained", torch.zeros((), dtype=torch.long))
         self.scale = -1                      # the scale in training (set by begin_step / on_load)
         self.rec_prev: Tensor | None = None  # upsampled reconstruction from below, fixed per scale
-        self.setup()
 
     @classmethod
     def from_image(cls, image, config: Config) -> "Model":
         """An untrained pyramid for ``image`` ((1, 3, H, W) in [-1, 1] or an array, any size)."""
         image = as_image_tensor(image)
-        model = cls(config, image.shape[-2], image.shape[-1])
+        model = cls(config, height=image.shape[-2], width=image.shape[-1])
         model.image.copy_(resize(image, model.sizes[-1]))
         return model
 
@@ -76,13 +79,13 @@ class Model(GANModel):
 
     @property
     def G(self) -> Generator:
-        """The generator of the scale in training."""
-        return self.generators[self._current()]
+        """The generator of the scale in training (scale 0 before the loop enters one)."""
+        return self.generators[max(self.scale, 0)]
 
     @property
     def D(self) -> Discriminator:
-        """The critic of the scale in training."""
-        return self.discriminators[self._current()]
+        """The critic of the scale in training (scale 0 before the loop enters one)."""
+        return self.discriminators[max(self.scale, 0)]
 
     def _current(self) -> int:
         if self.scale < 0:
@@ -149,15 +152,15 @@ class Model(GANModel):
             if fresh:
                 self.noise_amp[n] = c.noise_amp_factor * torch.sqrt(F.mse_loss(self.rec_prev, x_real)).item()
         self.scale = n
-        G.train()
-        D.train()
+        G.requires_grad_(True).train()
+        D.requires_grad_(True).train()
         self.optimizers = self.configure_optimizers()
         self.schedulers = {name: torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[c.lr_milestone], gamma=0.1)
                            for name, opt in self.optimizers.items()}
 
     def _finish_scale(self) -> None:
-        self.generators[self.scale].eval()
-        self.discriminators[self.scale].eval()
+        self.generators[self.scale].requires_grad_(False).eval()
+        self.discriminators[self.scale].requires_grad_(False).eval()
         self.scales_trained.fill_(self.scale + 1)
 
     # -- the two step functions of the scale in training ------------------------------------------

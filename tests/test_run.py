@@ -1,0 +1,157 @@
+"""The run directory (gan_lab.run) and the book's run helper (gan_lab.book)."""
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from PIL import Image
+
+from gan_lab import book
+from gan_lab.models import vanilla
+from gan_lab.run import HistoryWriter, RunDir, read_history, read_metrics, save_scores
+from gan_lab.train import TrainConfig, train
+from gan_lab.utils import GanLabError, atomic_write, seed_everything
+
+
+def test_layout_and_paths(tmp_path):
+    run = RunDir(tmp_path / "r")
+    assert run.config_path == tmp_path / "r" / "config.json"
+    assert run.last_checkpoint == tmp_path / "r" / "checkpoints" / "last.pt"
+    assert run.checkpoint_path(1200).name == "step_001200.pt"
+    assert run.sample_path(7).name == "step_000007.png"
+    assert RunDir.of_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt").path == (tmp_path / "r").resolve()
+    assert RunDir.of_checkpoint(tmp_path / "elsewhere.pt").path == tmp_path.resolve()
+    assert not run.has_checkpoint() and run.history() == [] and run.read_metrics() == {}
+
+
+def test_config_round_trip_and_errors(tmp_path):
+    run = RunDir(tmp_path)
+    with pytest.raises(GanLabError, match="not a run directory"):
+        run.read_config()
+    run.write_config("dcgan", {"ngf": 8, "betas": (0.5, 0.9)}, {"steps": 3}, {"height": 5})
+    assert run.read_config() == {"family": "dcgan", "model_config": {"ngf": 8, "betas": [0.5, 0.9]},
+                                 "init_kwargs": {"height": 5}, "train_config": {"steps": 3}}
+    run.config_path.write_text("{broken")
+    with pytest.raises(GanLabError, match="not readable JSON"):
+        run.read_config()
+
+
+def test_history_writer_truncates_and_keeps_columns(tmp_path):
+    writer = HistoryWriter(tmp_path / "history.csv")
+    writer.write([{"step": s, "loss_d": s / 10, "loss_g": -s} for s in (1, 2, 3, 4)])
+    writer.truncate_after(2)
+    HistoryWriter(tmp_path / "history.csv").write([{"step": 3, "loss_g": 9.0, "loss_d": 0.5, "extra": 1}])
+    rows = read_history(tmp_path)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert rows[2] == {"step": 3, "loss_d": 0.5, "loss_g": 9.0}       # columns in the header's order, extra dropped
+    writer.reset()
+    assert not (tmp_path / "history.csv").exists()
+    with pytest.raises(GanLabError, match="no history"):
+        read_history(tmp_path)
+
+
+def test_samples_are_pngs_in_step_order(tmp_path):
+    run = RunDir(tmp_path)
+    for step in (10, 0, 5):
+        run.save_samples(torch.linspace(-1, 1, 4 * 3 * 2 * 2).reshape(4, 3, 2, 2), step)
+    steps = run.sample_steps()
+    assert list(steps) == [0, 5, 10]
+    image = Image.open(steps[5])
+    assert image.size == (2 * 2 + 3 * 2, 2 * 2 + 3 * 2)              # 2 x 2 grid of 2 px images, padding 2
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_scores_merge_and_broken_file_is_kept(tmp_path):
+    a = {"metric": "fid", "value": 11.0, "protocol": {"step": 1, "n_fake": 10}}
+    b = {"metric": "fid", "value": 9.0, "protocol": {"step": 2, "n_fake": 10}}
+    save_scores(tmp_path, [a])
+    save_scores(tmp_path / "metrics.json", [b, dict(a, value=12.0)])
+    assert sorted(e["value"] for e in read_metrics(tmp_path).values()) == [9.0, 12.0]
+    (tmp_path / "metrics.json").write_text("[1, 2]")
+    with pytest.raises(GanLabError, match="move it aside"):
+        save_scores(tmp_path, [a])
+    assert (tmp_path / "metrics.json").read_text() == "[1, 2]"
+
+
+def test_records_round_trip_and_resume_cut(tmp_path):
+    run = RunDir(tmp_path)
+    run.write_records("probe", [{"step": s, "g": s * 2.0} for s in (1, 5, 9)])
+    assert run.read_records("probe", upto_step=5) == [{"step": 1, "g": 2.0}, {"step": 5, "g": 10.0}]
+    assert run.read_records("absent") == []
+    with pytest.raises(GanLabError, match="record name"):
+        run.write_records("../escape", [])
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    path = tmp_path / "f.bin"
+    atomic_write(path, lambda fh: fh.write(b"old"))
+
+    def fails(fh):
+        fh.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write(path, fails)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def _book_run(tmp_path, steps, callbacks=()):
+    seed_everything(0)
+    model = vanilla.Model(vanilla.Config.tiny())
+    data = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    config = TrainConfig(steps=steps, batch_size=8, sample_every=0, checkpoint_every=2, log_every=1, progress=False)
+    return book.run_or_load("toy", model, lambda: data, config, root=tmp_path, callbacks=callbacks)
+
+
+class _Counter:
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, model, state, row):
+        self.steps += 1
+
+
+def test_run_or_load_trains_once_then_loads(tmp_path):
+    counter = _Counter()
+    first = _book_run(tmp_path, 4, [counter])
+    assert first.trained and counter.steps == 4 and [r["step"] for r in first.history] == [1, 2, 3, 4]
+    again = _book_run(tmp_path, 4, [counter])
+    assert not again.trained and counter.steps == 4                   # nothing retrained
+    assert again.dir.path == first.dir.path and not again.model.training
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key]), key
+    more = _book_run(tmp_path, 6)                                      # other settings: another run folder
+    assert more.trained and more.dir.path != first.dir.path
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_run_or_load_resumes_an_interrupted_run(tmp_path):
+    straight = _book_run(tmp_path / "a", 4)
+    seed_everything(0)
+    model = vanilla.Model(vanilla.Config.tiny())
+    data = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    config = TrainConfig(steps=4, batch_size=8, sample_every=0, checkpoint_every=2, log_every=1, progress=False)
+    out = tmp_path / "b" / f"toy-{book.run_key(model, config)}"
+    train(model, data, replace(config, steps=2, out=str(out)))        # a run stopped at step 2
+    resumed = _book_run(tmp_path / "b", 4)
+    assert resumed.trained and resumed.dir.path == out
+    assert [r["step"] for r in resumed.history] == [1, 2, 3, 4]
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_fast_and_full_runs_are_kept_apart(monkeypatch, tmp_path):
+    monkeypatch.setenv("GAN_LAB_BOOK_RUNS", str(tmp_path))
+    monkeypatch.setenv("GAN_LAB_FAST", "1")
+    assert book.runs_root() == tmp_path / "fast"
+    monkeypatch.setenv("GAN_LAB_FAST", "0")
+    assert book.runs_root() == tmp_path / "full"
+
+
+def test_run_scores_read_back_in_step_order(tmp_path):
+    run = _book_run(tmp_path, 2)
+    run.dir.save_scores([{"metric": "fd-classifier", "value": v, "protocol": {"step": s, "n_fake": 4}}
+                         for s, v in ((2, 5.0), (1, 7.0))])
+    assert run.scores("fd-classifier") == ([1, 2], [7.0, 5.0])
+    assert json.loads(run.dir.metrics_path.read_text())
