@@ -38,7 +38,7 @@ def run_plain(device, steps, batch_size, warmup):
     """
     from gan_lab.models import dcgan
 
-    model = dcgan.Model(dcgan.Config.classic64()).to(device)
+    model = dcgan.Model(dcgan.Config.preset("classic64")).to(device)
     netG, netD = model.G, model.D
     _, images = real_batches(device, batch_size)
     criterion = torch.nn.BCEWithLogitsLoss()
@@ -76,7 +76,7 @@ def run_gan_lab(device, steps, batch_size, warmup, amp=False, channels_last=Fals
     from gan_lab.models import dcgan
     from gan_lab.train import TrainConfig, train
 
-    model = dcgan.Model(dcgan.Config.classic64())
+    model = dcgan.Model(dcgan.Config.preset("classic64"))
     data, _ = real_batches(torch.device("cpu"), batch_size)
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(steps=warmup + steps, batch_size=batch_size, out=out, device=str(device), amp=amp,

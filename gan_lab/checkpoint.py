@@ -29,7 +29,9 @@ import torch
 from gan_lab.models import get_family
 from gan_lab.utils import GanLabError, atomic_write, get_rng_state, set_rng_state
 
-FORMAT_VERSION = 1
+#: 2: schedulers and init_kwargs are saved; the DCGAN discriminator is nn.ConvDiscriminator (other key
+#: names, a linear score instead of a final convolution), so format-1 DCGAN weights no longer fit.
+FORMAT_VERSION = 2
 
 
 def atomic_save(obj, path: str | os.PathLike) -> Path:
@@ -116,9 +118,15 @@ def load_checkpoint(path, model=None, map_location="cpu", restore_rng: bool = Fa
     if payload.get("family") != model.family:
         raise GanLabError(f"{path} holds a {payload.get('family')!r} model, not {model.family!r}; "
                           f"use --model {payload.get('family')} or another checkpoint")
-    if payload["model_config"] != model.config.to_dict():
-        diff = {k: (v, model.config.to_dict().get(k)) for k, v in payload["model_config"].items()
-                if model.config.to_dict().get(k) != v}
+    try:   # the saved config with today's defaults for fields added since (JSON lists back to tuples)
+        saved = type(model.config).from_dict(payload["model_config"]).to_dict()
+    except (ValueError, TypeError) as exc:
+        raise GanLabError(f"{path} holds a {model.family} config this gan_lab cannot use ({exc}); "
+                          f"start a new run") from None
+    wanted = model.config.to_dict()
+    if saved != wanted:
+        diff = {k: (saved.get(k), wanted.get(k)) for k in sorted(set(saved) | set(wanted))
+                if saved.get(k) != wanted.get(k)}
         raise GanLabError(f"{path} was trained with another {model.family} config "
                           f"(checkpoint vs requested: {_format_diff(diff)}); match the settings or start a new run")
     try:
@@ -131,7 +139,12 @@ def load_checkpoint(path, model=None, map_location="cpu", restore_rng: bool = Fa
             if name in model.schedulers:
                 model.schedulers[name].load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise GanLabError(f"{path} does not fit this {model.family} model: {str(exc).splitlines()[0]}") from exc
+        older = (f"; it was written by an older gan_lab (checkpoint format {payload['format_version']}, now "
+                 f"{FORMAT_VERSION}) whose nets had another layout: train the run again"
+                 if payload["format_version"] < FORMAT_VERSION else "")
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0] if lines else type(exc).__name__
+        raise GanLabError(f"{path} does not fit this {model.family} model ({reason[:300]}){older}") from exc
     if restore_rng:
         set_rng_state(payload["rng"])
     return model, payload

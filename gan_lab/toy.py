@@ -270,7 +270,7 @@ def fit_discriminator(D: nn.Module, p_data, p_g, steps: int = 2000, batch_size: 
     for _ in range(steps):
         x_real = p_data.sample(batch_size, generator).to(device)   # (B, dim)
         x_fake = p_g.sample(batch_size, generator).to(device)
-        loss = losses.d_loss_minimax(D(x_real), D(x_fake))
+        loss = losses.d_loss_minimax(D(x_real), D(x_fake)).total
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -285,7 +285,7 @@ def value_estimate(D: nn.Module, p_data, p_g, n: int = 100_000,
     of a given D (at most :math:`V(D^*, G)`)."""
     device = next(D.parameters()).device
     return -float(losses.d_loss_minimax(D(p_data.sample(n, generator).to(device)),
-                                        D(p_g.sample(n, generator).to(device))))
+                                        D(p_g.sample(n, generator).to(device))).total)
 
 
 __all__ = [

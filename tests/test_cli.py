@@ -52,7 +52,7 @@ def test_argparse_errors_exit_2(tmp_path, args, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "dcgan", "--image-size", "48"], "DCGAN builds 28, 32, 64, 128 px nets, not 48"),
+    (["--model", "dcgan", "--image-size", "48"], "build 28, 32, 64, 128 px images, not 48"),
     (["--set", "nonsense=1"], "expected KEY=VALUE"),
     (["--set", "lr_g=fast"], "not a valid float"),
     (["--preset", "huge"], "has no preset"),

@@ -7,7 +7,7 @@ import signal
 import pytest
 import torch
 
-from gan_lab.checkpoint import load_checkpoint, load_file
+from gan_lab.checkpoint import FORMAT_VERSION, load_checkpoint, load_file
 from gan_lab.models import dcgan, get_family, vanilla
 from gan_lab.train import NonFiniteLossError, TrainConfig, TrainingInterrupted, train
 from gan_lab.utils import GanLabError, seed_everything
@@ -41,7 +41,7 @@ def test_run_directory_contract(tmp_path, fashion_small, name):
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["family"] == name and config["train_config"]["steps"] == 6
     payload = load_file(tmp_path / "checkpoints" / "last.pt")
-    assert payload["step"] == 6 and payload["family"] == name and payload["format_version"] == 1
+    assert payload["step"] == 6 and payload["family"] == name and payload["format_version"] == FORMAT_VERSION
 
 
 def _params(model):

@@ -102,26 +102,16 @@ def _parse_value(text: str, default, item: str):
 
 def model_config(family_name: str, args) -> object:
     """The family's Config from --fast / --preset / --image-size / --channels / --set."""
-    from gan_lab.models import get_family
+    from gan_lab.models import get_family, make_config
 
     family = get_family(family_name)
     values = parse_overrides(family.Config, args.overrides)
     image_size, channels = default_shape(args.data)      # the dataset's native size: 28 px grey for (fashion-)mnist
     values.setdefault("image_size", args.image_size or image_size)
     values.setdefault("channels", args.channels or channels)
-    if hasattr(family, "config_for"):
-        make = lambda **kw: family.config_for(family_name, preset=args.preset, fast=args.fast, **kw)  # noqa: E731
-    elif args.preset:
-        preset = getattr(family.Config, args.preset, None)
-        if preset is None or args.preset.startswith("_") or not callable(preset):
-            raise GanLabError(f"{family_name} has no preset {args.preset!r}")
-        make = preset
-    elif args.fast:
-        make = family.Config.tiny
-    else:
-        make = family.Config
+    preset = args.preset or ("tiny" if args.fast else None)
     try:
-        return make(**values)
+        return make_config(family_name, preset, **values)
     except (ValueError, TypeError) as exc:
         raise GanLabError(f"{family_name} config: {exc}") from None
 
