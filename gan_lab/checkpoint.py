@@ -97,9 +97,6 @@ def save_checkpoint(path, model, step: int, train_config: dict | None = None,
 
 def build_from_payload(payload: dict, overrides: dict | None = None):
     """A fresh model of the checkpoint's family and config (weights not loaded)."""
-    if payload.get("family") == "singan":
-        raise GanLabError("this is a SinGAN checkpoint (one pyramid per image): use "
-                          "`gan-lab singan sample --checkpoint FILE` (or paint/harmonize/edit)")
     family = get_family(payload["family"])
     values = dict(payload["model_config"])
     values.update(overrides or {})

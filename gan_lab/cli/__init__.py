@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from gan_lab.cli import metrics as metrics_cli
+from gan_lab.cli import singan as singan_cli
 from gan_lab.cli.common import positive_int
 from gan_lab.data import default_shape, registry
 from gan_lab.utils import GanLabError
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     # the subcommands of the other command-line modules; they import the library when run
-    for module in (metrics_cli,):
+    for module in (metrics_cli, singan_cli):
         module.register_cli(sub)
     return parser
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gan_lab.models import dcgan, dnfm, improved, vaegan, vanilla, wgan_gp
+from gan_lab.models import dcgan, dnfm, improved, singan, vaegan, vanilla, wgan_gp
 from gan_lab.models.base import BaseConfig
 from gan_lab.utils import GanLabError
 
@@ -62,6 +62,7 @@ FAMILIES: dict[str, ModuleType] = {
     "vaegan": vaegan,
     "improved-dcgan": improved,
     "dnfm": dnfm,
+    "singan": singan,
 }
 
 #: fields that a name sets on its module's Config before any preset ("wgan-clip" is WGAN-GP's
