@@ -169,6 +169,10 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
         raise GanLabError(f"cannot resume: {last} does not exist; train without --resume first")
     run.path.mkdir(parents=True, exist_ok=True)
 
+    if world_size > 1 and not model.data_parallel:
+        raise GanLabError(f"{model.family} trains in one process; run it without torchrun")
+    if config.amp and not model.autocast_ok:
+        raise GanLabError(f"{model.family} does not train under bf16 autocast; leave out --amp")
     if config.amp and device.type != "cuda":
         raise GanLabError(f"--amp (bf16 autocast) is for CUDA devices; this run is on {device.type}")
     if config.channels_last and device.type != "cuda":

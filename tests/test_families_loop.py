@@ -80,3 +80,29 @@ def test_sampling_is_deterministic_and_in_range(name):
 def test_every_family_is_tested_here():
     assert set(IMAGE_FAMILIES) | {"singan"} >= set(FAMILIES)
     assert len(IMAGE_FAMILIES) == 7
+
+
+def test_sample_accepts_a_run_directory_and_its_seed_fixes_the_images(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "vanilla", "--fast", "--steps", "1", "--limit", "32", "--batch-size", "4",
+                 "--out", str(out), "--no-progress"]) == 0
+    grids = []
+    for seed in (1, 1, 2):
+        grid = tmp_path / f"grid{len(grids)}.png"
+        assert main(["sample", "--checkpoint", str(out), "--n", "4", "--seed", str(seed), "--out", str(grid)]) == 0
+        grids.append(grid.read_bytes())
+    assert grids[0] == grids[1] != grids[2]
+
+
+def test_singan_is_refused_by_the_image_set_commands(tmp_path, capsys):
+    assert main(["train", "--model", "singan", "--out", str(tmp_path / "r")]) == 2
+    assert "gan-lab singan train --image" in capsys.readouterr().err
+
+
+def test_singan_refuses_autocast(tmp_path):
+    from gan_lab.models import singan
+    from gan_lab.utils import GanLabError
+
+    model = singan.Model(singan.Config.tiny(), height=30, width=40)
+    with pytest.raises(GanLabError, match="autocast"):
+        train(model, model.stream(), TrainConfig(steps=1, batch_size=1, out=str(tmp_path), amp=True, progress=False))

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lab import cli
+from gan_lab import cli, losses
 from gan_lab.checkpoint import atomic_save, load_checkpoint
 from gan_lab.cli import singan as singan_cli
 from gan_lab.losses import gradient_penalty, pixel_gradient_penalty
@@ -166,19 +166,22 @@ def test_pixel_gradient_penalty_interpolates_per_image():
 
 def test_d_step_uses_the_penalty(monkeypatch):
     model = _model()
-    calls = []
+    seen = {}
 
     def spy(critic, x_real, x_fake, eps=None):
-        calls.append(critic)
-        return pixel_gradient_penalty(critic, x_real, x_fake, eps)
+        eps = torch.full((x_real.shape[0], 1, 1, 1), 0.3)
+        gp = pixel_gradient_penalty(critic, x_real, x_fake, eps)
+        with torch.no_grad():   # the critic before its update: the loss by its formula, from scratch
+            seen["expected"] = (critic(x_fake).mean() - critic(x_real).mean() + 0.1 * gp).item()
+        seen["critic"] = critic
+        return gp
 
-    monkeypatch.setattr(singan_model, "pixel_gradient_penalty", spy)
+    monkeypatch.setattr(losses, "pixel_gradient_penalty", spy)
     model.begin_step(0)
     logs = model.d_step(model.real(0))
-    assert calls == [model.discriminators[0]]
+    assert seen["critic"] is model.discriminators[0]
     # loss_d = mean D(fake) - mean D(real) + lambda * GP, with lambda = 0.1
-    assert logs["loss_d"].item() == pytest.approx(
-        logs["d_fake"].item() - logs["d_real"].item() + 0.1 * logs["gp"].item(), rel=1e-5, abs=1e-6)
+    assert logs["loss_d"].item() == pytest.approx(seen["expected"], rel=1e-6, abs=1e-7)
 
 
 # -- steps and training -------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="a grid of images from a checkpoint")
-    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--checkpoint", required=True, help="a .pt file written by gan-lab train, or its run directory")
     s.add_argument("--n", type=positive_int, default=64)
     s.add_argument("--out", default="samples.png")
     s.add_argument("--seed", type=int, default=0)
@@ -123,9 +123,14 @@ def cmd_train(args) -> int:
     from gan_lab.train import TrainConfig, train
     from gan_lab.utils import seed_everything
 
+    if args.model == "singan":
+        raise GanLabError("SinGAN learns from one image: train it with "
+                          "`gan-lab singan train --image FILE --out DIR` (see gan-lab singan train --help)")
     out = Path(args.out or f"runs/{args.model or 'dcgan'}")
     if args.resume:
         payload = load_file(out / "checkpoints" / "last.pt")
+        if payload.get("family") == "singan":
+            raise GanLabError(f"{out} holds a SinGAN run: continue it with `gan-lab singan train --out {out} --resume`")
         if args.model and args.model != payload["family"]:
             raise GanLabError(f"{out} holds a {payload['family']} run, not {args.model}")
         seed_everything(payload["train_config"].get("seed", 0))
@@ -174,17 +179,18 @@ def _train_config(args, out: Path):
 
 
 def cmd_sample(args) -> int:
-    import torch
     from torchvision.utils import save_image
 
     from gan_lab.checkpoint import load_checkpoint
+    from gan_lab.run import RunDir
     from gan_lab.utils import pick_device
 
     device = pick_device(args.device)
-    model, payload = load_checkpoint(args.checkpoint, map_location=device)
-    gen = torch.Generator().manual_seed(args.seed)
-    z = torch.randn(args.n, model.config.latent_dim, generator=gen).to(device)
-    images = model.generate(z, use_ema=not args.no_ema)
+    checkpoint = Path(args.checkpoint)
+    if checkpoint.is_dir():                                 # a run directory: its last checkpoint
+        checkpoint = RunDir(checkpoint).last_checkpoint
+    model, payload = load_checkpoint(checkpoint, map_location=device)
+    images = model.preview(args.n, args.seed, use_ema=not args.no_ema)   # fixed noise from --seed
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise GanLabError(f"--out {out}: give a .png or .jpg file name")

@@ -243,6 +243,10 @@ class GANModel(nn.Module):
         """
         return self._bare.get(name) or getattr(self, name)
 
+    #: whether the loop may train this family on several processes (DDP) and under bf16 autocast
+    data_parallel: ClassVar[bool] = True
+    autocast_ok: ClassVar[bool] = True
+
     # -- hooks of the training loop (all optional) ----------------------------------------------
     def init_kwargs(self) -> dict:
         """Arguments besides the config that rebuild this model (JSON-able; saved in checkpoints).
@@ -265,11 +269,11 @@ class GANModel(nn.Module):
         A model whose optimisers depend on the step (SinGAN's current scale) builds them here.
         """
 
-    def preview(self, n: int, seed: int = 0) -> Tensor:
+    def preview(self, n: int, seed: int = 0, use_ema: bool = True) -> Tensor:
         """``n`` images for a sample grid, the same for the same ``seed`` (fixed z on the CPU)."""
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.config.latent_dim, generator=gen)
-        return self.generate(z)
+        return self.generate(z, use_ema=use_ema)
 
     # -- helpers for step functions -----------------------------------------------------------
     def autocast(self):

@@ -35,8 +35,20 @@ editing and their masks). The command line is :mod:`gan_lab.cli.singan`.
 from gan_lab.models.singan.config import MIN_SIDE, Config
 from gan_lab.models.singan.model import Model, PyramidStream, scale_seconds
 from gan_lab.models.singan.nets import Discriminator, Generator
-from gan_lab.models.singan.pyramid import as_image_tensor, build_pyramid, pyramid_sizes, resize, upsample
-from gan_lab.models.singan.tasks import as_mask_tensor, edit, harmonize, paint, soften_mask
+from gan_lab.models.singan.pyramid import (
+           as_image_tensor,
+           build_pyramid,
+           pyramid_sizes,
+           resize,
+           upsample,
+)
+from gan_lab.models.singan.tasks import (
+           as_mask_tensor,
+           edit,
+           harmonize,
+           paint,
+           soften_mask,
+)
 
 __all__ = ["MIN_SIDE", "Config", "Model", "PyramidStream", "scale_seconds", "Discriminator", "Generator",
            "as_image_tensor", "build_pyramid", "pyramid_sizes", "resize", "upsample", "as_mask_tensor", "edit",

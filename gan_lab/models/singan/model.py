@@ -7,11 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_lab.losses import pixel_gradient_penalty, reconstruction_loss
+from gan_lab import losses
 from gan_lab.models.base import GANModel
 from gan_lab.models.singan.config import MIN_SIDE, Config
 from gan_lab.models.singan.nets import Discriminator, Generator
-from gan_lab.models.singan.pyramid import as_image_tensor, pyramid_sizes, resize, upsample
+from gan_lab.models.singan.pyramid import (
+    as_image_tensor,
+    pyramid_sizes,
+    resize,
+    upsample,
+)
 from gan_lab.utils import GanLabError
 
 Tensor = torch.Tensor
@@ -36,6 +41,8 @@ class Model(GANModel):
     """
 
     family: ClassVar[str] = "singan"
+    data_parallel = False      # one image: nothing to split across processes
+    autocast_ok = False        # its step functions have no autocast path: they run in fp32
 
     def build(self, height: int, width: int) -> None:
         config = self.config
@@ -178,13 +185,12 @@ class Model(GANModel):
         r"""Critic update: :math:`\min_D\ \overline{D(\tilde x)} - \overline{D(x)} + \lambda\, GP`."""
         with torch.no_grad():
             x_fake = self.fake(x_real)
-        d_real = self.D(x_real).mean()
-        d_fake = self.D(x_fake).mean()
-        gp = pixel_gradient_penalty(self.D, x_real, x_fake)
-        loss = d_fake - d_real + self.config.gp_weight * gp
+        critic = losses.wasserstein_critic_loss(self.D(x_real), self.D(x_fake))   # over the patch maps
+        gp = losses.pixel_gradient_penalty(self.D, x_real, x_fake)
+        loss = critic.total + self.config.gp_weight * gp
         self.optimize("D", loss)
-        return {"loss_d": loss.detach(), "d_real": d_real.detach(), "d_fake": d_fake.detach(),
-                "gp": gp.detach(), "wasserstein": (d_real - d_fake).detach()}
+        return {"loss_d": loss.detach(), "d_real": -critic.real.detach(), "d_fake": critic.fake.detach(),
+                "gp": gp.detach(), "wasserstein": -critic.total.detach()}
 
     def g_step(self, x_real: Tensor) -> dict:
         r"""Generator update: :math:`\min_G -\overline{D(\tilde x)} + \alpha L_{rec}`.
@@ -194,10 +200,10 @@ class Model(GANModel):
         """
         n = self._current()
         x_fake = self.fake(x_real)
-        adv = -self.D(x_fake).mean()
+        adv = losses.wasserstein_generator_loss(self.D(x_fake))
         z_rec = self.z_rec if n == 0 else torch.zeros_like(x_real)
         x_rec = self.G(float(self.noise_amp[n]) * z_rec, self.rec_prev)
-        rec = reconstruction_loss(x_rec, x_real)
+        rec = losses.reconstruction_loss(x_rec, x_real)
         loss = adv + self.config.rec_weight * rec
         self.optimize("G", loss)
         return {"loss_g": loss.detach(), "g_adv": adv.detach(), "rec": rec.detach(),
@@ -265,10 +271,11 @@ class Model(GANModel):
             prev = upsample(self.run(0, start, mode="rec"), sizes[start]).expand(n, -1, -1, -1)
         return self.run(start, None, prev=prev, n=n, sizes=sizes, generator=generator)
 
-    def preview(self, n: int, seed: int = 0) -> Tensor:
+    def preview(self, n: int, seed: int = 0, use_ema: bool = True) -> Tensor:
         """Random images from the finest scale trained or in training (the loop's sample grids).
 
         Noise comes from a generator seeded with ``seed``, so the loop's RNG stream is untouched.
+        SinGAN keeps no EMA copy, so ``use_ema`` changes nothing.
         """
         stop = min(self.num_scales, max(1, int(self.scales_trained), self.scale + 1))
         return self.run(0, stop, n=n, generator=seeded_generator(seed, self.device), check=False)
