@@ -16,7 +16,6 @@ from gan_lab.cli import singan as singan_cli
 from gan_lab.losses import gradient_penalty, pixel_gradient_penalty
 from gan_lab.models import get_family
 from gan_lab.models import singan as S
-from gan_lab.models.singan import model as singan_model
 from gan_lab.run import RunDir
 from gan_lab.train import NonFiniteLossError, TrainConfig, train
 from gan_lab.utils import GanLabError, seed_everything
