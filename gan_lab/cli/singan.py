@@ -42,7 +42,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, help="learning rate of G and D (paper: 5e-4)")
     t.add_argument("--fast", "--tiny", action="store_true", help="tiny preset (seconds on a CPU)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     common(t, needs_checkpoint=False)
     t.set_defaults(func=cmd_train)
 
