@@ -120,6 +120,7 @@ def cmd_train(args) -> int:
     from gan_lab.checkpoint import build_from_payload, load_file
     from gan_lab.data import load_data
     from gan_lab.models import get_family
+    from gan_lab.run import RunDir
     from gan_lab.train import TrainConfig, train
     from gan_lab.utils import seed_everything
 
@@ -127,8 +128,9 @@ def cmd_train(args) -> int:
         raise GanLabError("SinGAN learns from one image: train it with "
                           "`gan-lab singan train --image FILE --out DIR` (see gan-lab singan train --help)")
     out = Path(args.out or f"runs/{args.model or 'dcgan'}")
+    run = RunDir(out)
     if args.resume:
-        payload = load_file(out / "checkpoints" / "last.pt")
+        payload = load_file(run.last_checkpoint)
         if payload.get("family") == "singan":
             raise GanLabError(f"{out} holds a SinGAN run: continue it with `gan-lab singan train --out {out} --resume`")
         if args.model and args.model != payload["family"]:
@@ -160,7 +162,7 @@ def cmd_train(args) -> int:
         last = history[-1]
         parts = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds"))
         print(f"step {last['step']}: {parts}")
-    print(f"run directory: {out}  (checkpoint: {out / 'checkpoints' / 'last.pt'})")
+    print(f"run directory: {out}  (checkpoint: {run.last_checkpoint})")
     return 0
 
 
@@ -169,8 +171,8 @@ def _train_config(args, out: Path):
 
     base = TrainConfig.fast if args.fast else TrainConfig
     info = registry.resolve(args.data)      # a dataset is recorded by its name, a folder by its path
-    values = dict(out=str(out), seed=args.seed, data=info.name if info else str(args.data), augment=args.augment, device=args.device,
-                  amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
+    values = dict(out=str(out), seed=args.seed, data=info.name if info else str(args.data), augment=args.augment,
+                  device=args.device, amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
                   progress=not args.no_progress)
     for key in ("steps", "batch_size", "sample_every", "checkpoint_every"):
         if getattr(args, key) is not None:
