@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gan_lab.cli import metrics as metrics_cli
 from gan_lab.cli import singan as singan_cli
-from gan_lab.cli.common import positive_int
+from gan_lab.cli.common import parse_overrides, positive_int
 from gan_lab.data import default_shape, registry
 from gan_lab.utils import GanLabError
 
@@ -65,39 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (metrics_cli, singan_cli):
         module.register_cli(sub)
     return parser
-
-
-def parse_overrides(config_cls, items: list[str]) -> dict:
-    """``["lr_g=1e-4", "betas=0,0.9"]`` -> typed values for the fields of ``config_cls``."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    values = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
-            raise GanLabError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
-        default = fields[key].default
-        values[key] = _parse_value(text.strip(), default, item)
-    return values
-
-
-def _parse_value(text: str, default, item: str):
-    try:
-        if isinstance(default, bool):
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return text.lower() in ("true", "1", "yes")
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
-        if isinstance(default, tuple):
-            parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
-            kind = type(default[0]) if default else (float if "." in text else int)
-            return tuple(kind(p) for p in parts)
-        return text
-    except ValueError:
-        raise GanLabError(f"--set {item!r}: {text!r} is not a valid {type(default).__name__}") from None
 
 
 def model_config(family_name: str, args) -> object:
