@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from gan_lab import run as run_mod
+from gan_lab.data import read_image
 from gan_lab.metrics import frechet, stability, store, weights
 from gan_lab.utils import GanLabError
 
@@ -438,7 +439,7 @@ def test_pool3_features_of_folder_match_pytorch_fid(png_folders):
     folder = png_folders[1]
     files = frechet.list_images(folder)[:8]
     extractor = frechet.InceptionFeatures("cpu")
-    ours = np.concatenate([extractor(torch.stack([frechet._read_rgb(p) for p in files]).float() / 255)
+    ours = np.concatenate([extractor(torch.stack([read_image(p, 3, pil_convert=True) for p in files]).float() / 255)
                            .double().numpy()])
     theirs = get_activations(files, extractor.net, batch_size=8, dims=2048, device="cpu", num_workers=0)
     assert ours.shape == theirs.shape == (8, 2048)
