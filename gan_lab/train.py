@@ -49,6 +49,9 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/default"
     data: str = "fashion-mnist"     # what the run trained on (recorded; the loop is given the data)
+    data_root: str | None = None    # where that dataset was found (None: looked up)
+    limit: int | None = None        # only the first N training images (2048 with gan-lab train --fast)
+    preset: str | None = None       # the family Config preset the model was built from ("tiny" with --fast)
     augment: bool = False           # rotation/shift/flip of real images (dcgan-thesis-mnist-afhq §4)
     device: str = "auto"
     amp: bool = False               # bf16 autocast (CUDA)

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model; writes a run directory")
     t.add_argument("--model", choices=list(FAMILIES), default=None, help="model family (default: dcgan)")
-    t.add_argument("--data", default="fashion-mnist",
+    t.add_argument("--data", default=None,
                    help=f"{', '.join(registry.names())} (or an alias such as fmnist), an image folder or a "
                         f"single image (default: fashion-mnist)")
     t.add_argument("--data-root", default=None, help="where the dataset lives (default: look it up)")
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--channels", type=int, choices=(1, 3), default=None)
     t.add_argument("--steps", type=positive_int, default=None, help="generator steps (default 1000; 20 with --fast)")
     t.add_argument("--batch-size", type=positive_int, default=None)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=None, help="(default 0)")
     t.add_argument("--out", default=None, help="run directory (default: runs/<model>)")
     t.add_argument("--preset", default=None, help="a Config preset of the family, e.g. classic64, fashion_mnist")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -73,7 +73,7 @@ def model_config(family_name: str, args) -> object:
 
     family = get_family(family_name)
     values = parse_overrides(family.Config, args.overrides)
-    image_size, channels = default_shape(args.data)      # the dataset's native size: 28 px grey for (fashion-)mnist
+    image_size, channels = default_shape(args.data or "fashion-mnist")      # the dataset's native size: 28 px grey for (fashion-)mnist
     values.setdefault("image_size", args.image_size or image_size)
     values.setdefault("channels", args.channels or channels)
     preset = args.preset or ("tiny" if args.fast else None)
@@ -97,27 +97,25 @@ def cmd_train(args) -> int:
     out = Path(args.out or f"runs/{args.model or 'dcgan'}")
     run = RunDir(out)
     if args.resume:
+        if not run.has_checkpoint():
+            raise GanLabError(f"cannot resume: {run.last_checkpoint} does not exist; train without --resume first")
         payload = load_file(run.last_checkpoint)
         if payload.get("family") == "singan":
             raise GanLabError(f"{out} holds a SinGAN run: continue it with `gan-lab singan train --out {out} --resume`")
         if args.model and args.model != payload["family"]:
-            raise GanLabError(f"{out} holds a {payload['family']} run, not {args.model}")
-        seed_everything(payload["train_config"].get("seed", 0))
+            raise GanLabError(f"{out} holds a {payload['family']} run, not --model {args.model}; leave out --model "
+                              f"to continue it")
+        config = _resume_config(args, out, payload)
+        seed_everything(config.seed)
         model = build_from_payload(payload)
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        settings = {k: v for k, v in payload["train_config"].items() if k in known}
-        settings.update(out=str(out), progress=not args.no_progress, device=args.device)
-        if args.steps:
-            settings["steps"] = args.steps
-        config = TrainConfig(**settings)
     else:
         config = _train_config(args, out)
-        seed_everything(args.seed)
+        seed_everything(config.seed)
         name = args.model or "dcgan"
         model = get_family(name).Model(model_config(name, args))
     c = model.config
-    data = load_data(config.data, image_size=c.image_size, channels=c.channels, root=args.data_root,
-                     limit=args.limit or (2048 if args.fast else None))
+    data = load_data(config.data, image_size=c.image_size, channels=c.channels, root=config.data_root,
+                     limit=config.limit)
     history = train(model, data, config, resume=args.resume)
     import torch.distributed as dist
     if dist.is_initialized():
@@ -137,14 +135,69 @@ def _train_config(args, out: Path):
     from gan_lab.train import TrainConfig
 
     base = TrainConfig.fast if args.fast else TrainConfig
-    info = registry.resolve(args.data)      # a dataset is recorded by its name, a folder by its path
-    values = dict(out=str(out), seed=args.seed, data=info.name if info else str(args.data), augment=args.augment,
-                  device=args.device, amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
+    data = args.data or "fashion-mnist"
+    info = registry.resolve(data)      # a dataset is recorded by its name, a folder by its path
+    values = dict(out=str(out), seed=args.seed or 0, data=info.name if info else str(data),
+                  data_root=args.data_root, limit=args.limit or (2048 if args.fast else None),
+                  preset=args.preset or ("tiny" if args.fast else None), augment=args.augment, device=args.device, amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
                   progress=not args.no_progress)
     for key in ("steps", "batch_size", "sample_every", "checkpoint_every"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     return base(**values)
+
+
+def _resume_config(args, out: Path, payload: dict):
+    """The TrainConfig of the run in ``out``, from its checkpoint; a flag that contradicts it is an error.
+
+    Everything that defines the run (data, limit, batch size, seed, the model's Config) comes from the
+    run itself. Only ``--steps`` may grow; ``--device``, ``--data-root`` and ``--no-progress`` are free.
+    """
+    from gan_lab.models import get_family
+    from gan_lab.train import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    saved = {k: v for k, v in payload["train_config"].items() if k in known}   # an old run: missing fields default
+    model_saved = payload["model_config"]
+    given = []          # (flag, saved value, given value)
+    if args.batch_size is not None:
+        given.append(("--batch-size", saved.get("batch_size", 64), args.batch_size))
+    if args.seed is not None:
+        given.append(("--seed", saved.get("seed", 0), args.seed))
+    if args.augment:
+        given.append(("--augment", saved.get("augment", False), True))
+    if args.limit is not None or args.fast:
+        given.append(("--limit" if args.limit is not None else "--fast (limit)", saved.get("limit"),
+                      args.limit or 2048))
+    if args.preset is not None or args.fast:
+        given.append(("--preset" if args.preset is not None else "--fast (preset)", saved.get("preset"),
+                      args.preset or "tiny"))
+    if args.data is not None:
+        info = registry.resolve(args.data)
+        name = info.name if info else str(args.data)
+        if name != saved.get("data", "fashion-mnist"):
+            given.append(("--data", saved.get("data", "fashion-mnist"), name))
+    if args.image_size is not None:
+        given.append(("--image-size", model_saved.get("image_size"), args.image_size))
+    if args.channels is not None:
+        given.append(("--channels", model_saved.get("channels"), args.channels))
+    if args.overrides:
+        values = parse_overrides(get_family(payload["family"]).Config, args.overrides)
+        for key, value in values.items():
+            old = model_saved.get(key)
+            if isinstance(value, tuple) and isinstance(old, list):
+                old = tuple(old)
+            given.append((f"--set {key}", old, value))
+    conflicts = [f"{flag}: the run has {old!r}, you gave {new!r}" for flag, old, new in given if old != new]
+    if conflicts:
+        raise GanLabError(f"--resume continues the run in {out} as it was started; "
+                          f"{'; '.join(conflicts)}. Leave out these flags, or start a new run with another --out")
+    saved.update(out=str(out), progress=not args.no_progress, device=args.device)
+    if args.data_root is not None:
+        saved["data_root"] = args.data_root
+    if args.steps:
+        saved["steps"] = args.steps
+    return TrainConfig(**saved)
 
 
 def cmd_sample(args) -> int:
