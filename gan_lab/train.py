@@ -285,7 +285,7 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
             cb.on_train_end(model, state)
     _unwrap_ddp(model)
     if stop.requested:
-        raise TrainingInterrupted(state.step, last, state.history)
+        raise TrainingInterrupted(state.step, last, state.history, stop.signum)
     return state.history
 
 
@@ -306,9 +306,10 @@ class TrainingInterrupted(KeyboardInterrupt):
     too instead of going on to the next. ``step``, ``checkpoint`` and ``history`` say what was kept.
     """
 
-    def __init__(self, step: int, checkpoint, history: list):
+    def __init__(self, step: int, checkpoint, history: list, signum: int = signal.SIGINT):
         super().__init__(f"stopped at step {step}; checkpoint {checkpoint}")
         self.step, self.checkpoint, self.history = step, checkpoint, history
+        self.signum = int(signum)     # SIGINT or SIGTERM: the CLI exits 128 + signum
 
 
 class _StopRequest:
@@ -322,12 +323,14 @@ class _StopRequest:
 
     def __init__(self):
         self.requested = False
+        self.signum = signal.SIGINT
         self._previous = {}
 
     def _handler(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
         print("\nstopping after this step; Ctrl-C again to stop at once", flush=True)
 
     def __enter__(self):

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 from gan_lab.cli import metrics as metrics_cli
@@ -210,7 +213,11 @@ def cmd_sample(args) -> int:
     device = pick_device(args.device)
     checkpoint = Path(args.checkpoint)
     if checkpoint.is_dir():                                 # a run directory: its last checkpoint
-        checkpoint = RunDir(checkpoint).last_checkpoint
+        run = RunDir(checkpoint)
+        if not run.has_checkpoint():
+            raise GanLabError(f"--checkpoint {checkpoint} is a folder without checkpoints/{run.last_checkpoint.name}; "
+                              f"give the --out folder of a gan-lab train run or a .pt file")
+        checkpoint = run.last_checkpoint
     model, payload = load_checkpoint(checkpoint, map_location=device)
     images = model.preview(args.n, args.seed, use_ema=not args.no_ema)   # fixed noise from --seed
     out = Path(args.out)
@@ -222,17 +229,40 @@ def cmd_sample(args) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the training loop (the loop turns it into a clean stop)."""
+
+    signum = signal.SIGTERM
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A Python warning as one line, without the source line that raised it."""
+    print(f"gan-lab: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; errors are one line on stderr (exit 2), Ctrl-C exits 130 and SIGTERM 143."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args = build_parser().parse_args(argv)
+            return int(args.func(args) or 0)
     except GanLabError as exc:
         print(f"gan-lab: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gan-lab: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print("gan-lab: interrupted" + ("" if hasattr(exc, "step") else "; the last checkpoint on disk (if any) is "
+                                        "unchanged"), file=sys.stderr)
+        return 128 + int(getattr(exc, "signum", signal.SIGINT))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
