@@ -17,6 +17,7 @@ so a crash never leaves a half-written file behind.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -95,6 +96,19 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return self.last_checkpoint.is_file()
 
+    def ensure_writable(self) -> None:
+        """Create the folder and check a file can be written in it; a :class:`GanLabError` otherwise."""
+        if self.path.exists() and not self.path.is_dir():
+            raise GanLabError(f"{self.path} is a file, not a run directory; choose a new --out folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise GanLabError(f"cannot write the run directory {self.path} ({exc.strerror or exc}); choose an --out "
+                              f"folder you can write to") from None
+
     # -- config.json ---------------------------------------------------------------------------
     def write_config(self, family: str, model_config: dict, train_config: dict, init_kwargs: dict | None = None) -> Path:
         payload = {"family": family, "model_config": model_config, "init_kwargs": dict(init_kwargs or {}),
@@ -143,11 +157,29 @@ class RunDir:
 
     # -- checkpoints/ ----------------------------------------------------------------------------
     def save_checkpoint(self, model, step: int, train_config: dict, batches_seen: int, keep: bool = False) -> Path:
-        """Write ``checkpoints/last.pt`` (and ``step_XXXXXX.pt`` too when ``keep``)."""
-        path = save_checkpoint(self.last_checkpoint, model, step, train_config, batches_seen)
+        """Write ``checkpoints/last.pt`` (and ``step_XXXXXX.pt`` too when ``keep``).
+
+        A failed write (a full disk) leaves the previous file as it was and is a :class:`GanLabError`.
+        """
+        path = self._save_checkpoint(self.last_checkpoint, model, step, train_config, batches_seen)
         if keep:
-            save_checkpoint(self.checkpoint_path(step), model, step, train_config, batches_seen)
+            self._save_checkpoint(self.checkpoint_path(step), model, step, train_config, batches_seen)
         return path
+
+    def _save_checkpoint(self, path: Path, model, step: int, train_config: dict, batches_seen: int) -> Path:
+        try:
+            return save_checkpoint(path, model, step, train_config, batches_seen)
+        except (OSError, RuntimeError) as exc:
+            # torch.save reports a failed write as a RuntimeError ("... failed writing file ...")
+            if isinstance(exc, RuntimeError) and "writ" not in str(exc).lower():
+                raise
+            if getattr(exc, "errno", None) == errno.ENOSPC or "space" in str(exc).lower():
+                reason = "no space left on device"
+            else:
+                reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+            kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
+            raise GanLabError(f"{reason} while writing {path} at step {step}; {kept}. Free space (or choose "
+                              f"another --out) and continue with --resume") from None
 
     def load(self, model=None, map_location="cpu", step: int | None = None, restore_rng: bool = False):
         """``(model, payload)`` from ``last.pt`` (or the kept checkpoint of ``step``)."""

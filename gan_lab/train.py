@@ -170,7 +170,7 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
                           f"or choose a new --out directory")
     if resume and not run.has_checkpoint():
         raise GanLabError(f"cannot resume: {last} does not exist; train without --resume first")
-    run.path.mkdir(parents=True, exist_ok=True)
+    run.ensure_writable()
 
     if world_size > 1 and not model.data_parallel:
         raise GanLabError(f"{model.family} trains in one process; run it without torchrun")

@@ -99,6 +99,8 @@ def cmd_train(args) -> int:
                           "`gan-lab singan train --image FILE --out DIR` (see gan-lab singan train --help)")
     out = Path(args.out or f"runs/{args.model or 'dcgan'}")
     run = RunDir(out)
+    if not args.resume:
+        run.ensure_writable()       # before the data loads
     if args.resume:
         if not run.has_checkpoint():
             raise GanLabError(f"cannot resume: {run.last_checkpoint} does not exist; train without --resume first")
@@ -223,8 +225,12 @@ def cmd_sample(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise GanLabError(f"--out {out}: give a .png or .jpg file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images, out, nrow=max(1, int(args.n ** 0.5)), normalize=True, value_range=(-1, 1))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_image(images, out, nrow=max(1, int(args.n ** 0.5)), normalize=True, value_range=(-1, 1))
+    except OSError as exc:
+        raise GanLabError(f"cannot write --out {out} ({exc.strerror or exc}); choose a file in a folder you can "
+                          f"write to") from None
     print(f"{args.n} samples of {payload['family']} at step {payload['step']} -> {out}")
     return 0
 
@@ -255,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except GanLabError as exc:
         print(f"gan-lab: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:              # a file the command had to read or write
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"gan-lab: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print("gan-lab: interrupted" + ("" if hasattr(exc, "step") else "; the last checkpoint on disk (if any) is "
