@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -152,7 +153,7 @@ def _mean_logs(logs: list[dict]) -> dict:
     return {k: sum(log[k] for log in logs) / len(logs) for k in logs[0]}
 
 
-def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
+def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False, allow_history_gap: bool = False):
     """Train ``model`` on ``data`` as ``config`` says.
 
     ``data`` is an ImageData (or an image tensor), batched here by a :class:`BatchStream`, or any
@@ -161,6 +162,10 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
     Returns the history (list of dicts, one per step of this call). Ctrl-C (or SIGTERM) finishes
     the step, saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss raises
     :class:`NonFiniteLossError` after keeping the last good checkpoint untouched.
+
+    On resume, history.csv is checked against the checkpoint (see
+    :meth:`gan_lab.run.HistoryWriter.resume_at`); ``allow_history_gap`` goes on when rows the
+    checkpoint trained are lost, instead of refusing.
     """
     rank, world_size, device = init_distributed(config.device)
     run = RunDir(config.out)
@@ -205,11 +210,12 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
                              augment=_augment(config), rank=rank, world_size=world_size)
     history_writer = run.history_writer()
     if state.is_main:
-        run.write_config(model.family, model.config.to_dict(), asdict(config), model.init_kwargs())
         if resume:
-            history_writer.truncate_after(state.step)
+            for note in history_writer.resume_at(state.step, allow_gap=allow_history_gap):
+                print(f"gan-lab: note: {note}", file=sys.stderr)
         else:
             history_writer.reset()   # a fresh run in a folder without a checkpoint starts a new history
+        run.write_config(model.family, model.config.to_dict(), asdict(config), model.init_kwargs())
 
     callbacks = [SampleGrid(config.sample_every, config.n_samples, config.seed), *callbacks]
     for cb in callbacks:

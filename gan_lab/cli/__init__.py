@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
     t.add_argument("--fast", action="store_true", help="the family's tiny preset and a short run (smoke test)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
+    t.add_argument("--allow-history-gap", action="store_true",
+                   help="with --resume: go on when history.csv lost rows the checkpoint trained (they stay lost)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
 
@@ -121,7 +123,7 @@ def cmd_train(args) -> int:
     c = model.config
     data = load_data(config.data, image_size=c.image_size, channels=c.channels, root=config.data_root,
                      limit=config.limit)
-    history = train(model, data, config, resume=args.resume)
+    history = train(model, data, config, resume=args.resume, allow_history_gap=args.allow_history_gap)
     import torch.distributed as dist
     if dist.is_initialized():
         rank = dist.get_rank()
