@@ -103,6 +103,59 @@ class TrainState:
         return self.run.path
 
 
+def memory_needed(model_class, model_config, batch_size: int) -> tuple[int, int]:
+    """``(parameters, bytes)``: a lower bound on the memory that training ``model_class(model_config)`` needs.
+
+    The model is built on the ``meta`` device, which records shapes without allocating, to count
+    its parameters. Each trainable parameter holds a weight, a gradient and Adam's two moments
+    (4 tensors of its size); a frozen one (an EMA copy of G) only its weight. On top come four
+    image batches (real, fake, the gradient flowing into the fake one, D's input copy):
+    ``4 * B * C * H * W`` numbers. Feature maps inside the nets come on top of that, so the true
+    need is larger; a run this bound does not fit certainly does not fit.
+    """
+    with torch.device("meta"):
+        model = model_class(model_config)
+    parameters = trainable = 0
+    size = 4
+    for p in model.parameters():
+        parameters += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+        size = p.element_size()
+    c = model_config
+    batches = 4 * batch_size * c.channels * c.image_size ** 2
+    return parameters, size * (parameters + 3 * trainable + batches)
+
+
+def memory_available(device: torch.device) -> int | None:
+    """Free bytes on ``device`` (CUDA: free GPU memory; CPU: MemAvailable), None where unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(model_class, model_config, batch_size: int, device: torch.device) -> None:
+    """Refuse, before anything is allocated, a run whose :func:`memory_needed` exceeds what ``device`` has."""
+    parameters, needed = memory_needed(model_class, model_config, batch_size)
+    available = memory_available(device)
+    if available is not None and needed > available:
+        raise GanLabError(
+            f"this run needs at least {needed / 2**30:.1f} GiB ({parameters:,} parameters with their gradients and "
+            f"Adam states, and the image batches) but {device.type} has {available / 2**30:.1f} GiB free; "
+            f"lower --image-size or --batch-size, choose smaller nets with --set, or use a larger device")
+
+
 def init_distributed(device_name: str = "auto") -> tuple[int, int, torch.device]:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
@@ -356,4 +409,4 @@ def read_run_config(run_dir: str | Path) -> dict:
     return RunDir(run_dir).read_config()
 
 
-__all__ = ["TrainConfig", "TrainState", "train", "NonFiniteLossError", "init_distributed", "read_run_config"]
+__all__ = ["TrainConfig", "TrainState", "train", "memory_needed", "check_memory", "NonFiniteLossError", "init_distributed", "read_run_config"]

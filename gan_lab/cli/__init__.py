@@ -93,8 +93,8 @@ def cmd_train(args) -> int:
     from gan_lab.data import load_data
     from gan_lab.models import get_family
     from gan_lab.run import RunDir
-    from gan_lab.train import TrainConfig, train
-    from gan_lab.utils import seed_everything
+    from gan_lab.train import TrainConfig, check_memory, train
+    from gan_lab.utils import pick_device, seed_everything
 
     if args.model == "singan":
         raise GanLabError("SinGAN learns from one image: train it with "
@@ -119,7 +119,9 @@ def cmd_train(args) -> int:
         config = _train_config(args, out)
         seed_everything(config.seed)
         name = args.model or "dcgan"
-        model = get_family(name).Model(model_config(name, args))
+        c = model_config(name, args)
+        check_memory(get_family(name).Model, c, config.batch_size, pick_device(config.device))
+        model = get_family(name).Model(c)
     c = model.config
     data = load_data(config.data, image_size=c.image_size, channels=c.channels, root=config.data_root,
                      limit=config.limit)
