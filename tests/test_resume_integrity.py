@@ -36,6 +36,7 @@ def test_fast_resume_equals_straight_run(tmp_path):
     (["--limit", "100"], "--limit: the run has 2048, you gave 100"),
     (["--seed", "3"], "--seed: the run has 0, you gave 3"),
     (["--augment"], "--augment"),
+    (["--amp"], "--amp: the run has False, you gave True"),
     (["--preset", "fashion_mnist"], "--preset: the run has 'tiny'"),
     (["--model", "dcgan"], "vanilla run, not --model dcgan"),
 ])
@@ -53,8 +54,9 @@ def test_resume_accepts_agreeing_flags(tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--model", "vanilla", "--fast", "--steps", "2", "--out", str(out), "--no-progress"]) == 0
     assert main(["train", "--resume", "--fast", "--batch-size", "16", "--steps", "3", "--out", str(out),
-                 "--no-progress", "--device", "cpu"]) == 0
-    assert load_file(out / "checkpoints" / "last.pt")["step"] == 3
+                 "--no-progress", "--device", "cpu", "--checkpoint-every", "1"]) == 0
+    payload = load_file(out / "checkpoints" / "last.pt")
+    assert payload["step"] == 3 and payload["train_config"]["checkpoint_every"] == 1
 
 
 def test_old_checkpoint_without_new_fields_resumes(tmp_path):

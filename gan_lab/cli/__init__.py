@@ -160,7 +160,8 @@ def _resume_config(args, out: Path, payload: dict):
     """The TrainConfig of the run in ``out``, from its checkpoint; a flag that contradicts it is an error.
 
     Everything that defines the run (data, limit, batch size, seed, the model's Config) comes from the
-    run itself. Only ``--steps`` may grow; ``--device``, ``--data-root`` and ``--no-progress`` are free.
+    run itself. Only ``--steps`` may grow; ``--device``, ``--data-root``, ``--no-progress`` and when to save
+    (``--sample-every``, ``--checkpoint-every``, ``--keep-every``) are free.
     """
     from gan_lab.models import get_family
     from gan_lab.train import TrainConfig
@@ -173,8 +174,9 @@ def _resume_config(args, out: Path, payload: dict):
         given.append(("--batch-size", saved.get("batch_size", 64), args.batch_size))
     if args.seed is not None:
         given.append(("--seed", saved.get("seed", 0), args.seed))
-    if args.augment:
-        given.append(("--augment", saved.get("augment", False), True))
+    for flag in ("augment", "amp", "channels_last"):
+        if getattr(args, flag):
+            given.append((f"--{flag.replace('_', '-')}", saved.get(flag, False), True))
     if args.limit is not None or args.fast:
         given.append(("--limit" if args.limit is not None else "--fast (limit)", saved.get("limit"),
                       args.limit or 2048))
@@ -204,6 +206,11 @@ def _resume_config(args, out: Path, payload: dict):
     saved.update(out=str(out), progress=not args.no_progress, device=args.device)
     if args.data_root is not None:
         saved["data_root"] = args.data_root
+    for key in ("sample_every", "checkpoint_every"):          # when to save, not what is trained
+        if getattr(args, key) is not None:
+            saved[key] = getattr(args, key)
+    if args.keep_every:
+        saved["keep_every"] = args.keep_every
     if args.steps:
         saved["steps"] = args.steps
     return TrainConfig(**saved)
