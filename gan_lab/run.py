@@ -17,6 +17,7 @@ so a crash never leaves a half-written file behind.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -95,6 +96,19 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return self.last_checkpoint.is_file()
 
+    def ensure_writable(self) -> None:
+        """Create the folder and check a file can be written in it; a :class:`GanLabError` otherwise."""
+        if self.path.exists() and not self.path.is_dir():
+            raise GanLabError(f"{self.path} is a file, not a run directory; choose a new --out folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise GanLabError(f"cannot write the run directory {self.path} ({exc.strerror or exc}); choose an --out "
+                              f"folder you can write to") from None
+
     # -- config.json ---------------------------------------------------------------------------
     def write_config(self, family: str, model_config: dict, train_config: dict, init_kwargs: dict | None = None) -> Path:
         payload = {"family": family, "model_config": model_config, "init_kwargs": dict(init_kwargs or {}),
@@ -143,11 +157,29 @@ class RunDir:
 
     # -- checkpoints/ ----------------------------------------------------------------------------
     def save_checkpoint(self, model, step: int, train_config: dict, batches_seen: int, keep: bool = False) -> Path:
-        """Write ``checkpoints/last.pt`` (and ``step_XXXXXX.pt`` too when ``keep``)."""
-        path = save_checkpoint(self.last_checkpoint, model, step, train_config, batches_seen)
+        """Write ``checkpoints/last.pt`` (and ``step_XXXXXX.pt`` too when ``keep``).
+
+        A failed write (a full disk) leaves the previous file as it was and is a :class:`GanLabError`.
+        """
+        path = self._save_checkpoint(self.last_checkpoint, model, step, train_config, batches_seen)
         if keep:
-            save_checkpoint(self.checkpoint_path(step), model, step, train_config, batches_seen)
+            self._save_checkpoint(self.checkpoint_path(step), model, step, train_config, batches_seen)
         return path
+
+    def _save_checkpoint(self, path: Path, model, step: int, train_config: dict, batches_seen: int) -> Path:
+        try:
+            return save_checkpoint(path, model, step, train_config, batches_seen)
+        except (OSError, RuntimeError) as exc:
+            # torch.save reports a failed write as a RuntimeError ("... failed writing file ...")
+            if isinstance(exc, RuntimeError) and "writ" not in str(exc).lower():
+                raise
+            if getattr(exc, "errno", None) == errno.ENOSPC or "space" in str(exc).lower():
+                reason = "no space left on device"
+            else:
+                reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+            kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
+            raise GanLabError(f"{reason} while writing {path} at step {step}; {kept}. Free space (or choose "
+                              f"another --out) and continue with --resume") from None
 
     def load(self, model=None, map_location="cpu", step: int | None = None, restore_rng: bool = False):
         """``(model, payload)`` from ``last.pt`` (or the kept checkpoint of ``step``)."""
@@ -206,19 +238,81 @@ class HistoryWriter:
 
     def truncate_after(self, step: int) -> None:
         """Keep the header and the rows up to ``step`` (rewritten atomically)."""
-        if not self.path.exists():
-            return
-        with self.path.open(newline="") as fh:
-            rows = list(csv.reader(fh))
-        if not rows:
-            return
-        header, body = rows[0], [r for r in rows[1:] if r and int(float(r[0])) <= step]
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(header)
-        writer.writerows(body)
-        atomic_write_text(self.path, text.getvalue())
+        self.resume_at(step, allow_gap=True)
+
+    def resume_at(self, step: int, allow_gap: bool = False) -> list[str]:
+        """Check the history against a checkpoint at ``step`` and keep its rows up to ``step``.
+
+        Repaired, with a note returned for each repair: a torn last row (a write cut short) is
+        dropped, and so are rows after ``step`` (steps the checkpoint does not hold). Refused with a
+        :class:`GanLabError`: a history that is missing, empty, has no valid header or unreadable rows,
+        or lacks rows the checkpoint trained (a history that ends before ``step`` or has holes), since
+        those steps cannot be rebuilt. ``allow_gap`` accepts the loss instead: a damaged file is kept
+        beside it as ``history.csv.damaged`` and the history goes on from ``step + 1``.
+        """
+        notes: list[str] = []
+        if step == 0 and not self.path.exists():
+            return notes
+        try:
+            header, body = self._checked_rows(notes)
+        except GanLabError as exc:
+            if not allow_gap:
+                raise GanLabError(f"{exc}; the checkpoint has trained {step} steps. Restore {self.path.name} from "
+                                  f"a copy, or pass --allow-history-gap to keep the damaged file aside and log "
+                                  f"only the steps after {step}") from None
+            if self.path.exists():
+                os.replace(self.path, self.path.with_name(self.path.name + ".damaged"))
+                notes.append(f"{exc}; kept it as {self.path.name}.damaged, the new history starts at step {step + 1}")
+            else:
+                notes.append(f"{exc}; the new history starts at step {step + 1}")
+            self.columns = None
+            return notes
+        later = [r for r in body if int(r[0]) > step]
+        if later:
+            notes.append(f"dropped {len(later)} rows after step {step}, the step of the checkpoint")
+        steps = [int(r[0]) for r in body if int(r[0]) <= step]
+        missing = sorted(set(range((steps[0] if steps else step + 1), step + 1)) - set(steps))
+        if step and (not steps or missing or steps != sorted(set(steps))):
+            what = (f"has no rows up to step {step}" if not steps else
+                    f"lacks steps {_ranges(missing)}" if missing else "has repeated or unordered steps")
+            problem = f"{self.path} {what} of the {step} steps the checkpoint has trained"
+            if not allow_gap:
+                raise GanLabError(f"{problem}. Restore it from a copy, or pass --allow-history-gap to go on with "
+                                  f"those steps missing from the history")
+            notes.append(f"{problem}; going on with a gap (--allow-history-gap)")
+        elif steps and steps[0] > 1:
+            notes.append(f"{self.path} starts at step {steps[0]}; steps 1-{steps[0] - 1} are not in it")
+        if later or notes:
+            text = io.StringIO()
+            writer = csv.writer(text)
+            writer.writerow(header)
+            writer.writerows(r for r in body if int(r[0]) <= step)
+            atomic_write_text(self.path, text.getvalue())
         self.columns = header
+        return notes
+
+    def _checked_rows(self, notes: list[str]) -> tuple[list[str], list[list[str]]]:
+        """The header and rows of the file, after checking them; a torn last row is dropped (noted)."""
+        if not self.path.is_file():
+            raise GanLabError(f"{self.path} is missing")
+        try:
+            with self.path.open(newline="", encoding="utf-8") as fh:
+                rows = list(csv.reader(fh))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise GanLabError(f"{self.path} is not readable as a history ({exc})") from None
+        if not rows:
+            raise GanLabError(f"{self.path} is empty")
+        header, body = rows[0], rows[1:]
+        if (not header or header[0] != "step" or len(set(header)) != len(header)
+                or not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) for name in header)):
+            raise GanLabError(f"{self.path} has no valid header (expected step,loss_...; found {','.join(header)[:60]!r})")
+        bad = [i for i, row in enumerate(body) if not _valid_row(row, len(header))]
+        if bad and bad[-1] == len(body) - 1:            # a write cut short at the end of the file
+            notes.append(f"dropped a torn last row of {self.path}: {','.join(body[-1])[:60]!r}")
+            body, bad = body[:-1], bad[:-1]
+        if bad:
+            raise GanLabError(f"{self.path} has unreadable rows (row {bad[0] + 2}: {','.join(body[bad[0]])[:60]!r})")
+        return header, body
 
     def reset(self) -> None:
         """Start a new history (a fresh run in a folder without a checkpoint)."""
@@ -241,6 +335,30 @@ class HistoryWriter:
         with self.path.open("a", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore")
             writer.writerows(rows)
+
+
+def _valid_row(row: list[str], width: int) -> bool:
+    """A row of ``width`` numbers (empty cells allowed except the step, which is a whole number)."""
+    if len(row) != width:
+        return False
+    try:
+        step = float(row[0])
+        [float(v) for v in row[1:] if v != ""]
+    except ValueError:
+        return False
+    return step.is_integer() and step >= 1
+
+
+def _ranges(steps: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    parts, start = [], None
+    for i, step in enumerate(steps):
+        if start is None:
+            start = step
+        if i + 1 == len(steps) or steps[i + 1] != step + 1:
+            parts.append(f"{start}-{step}" if step > start else f"{start}")
+            start = None
+    return ", ".join(parts)
 
 
 def read_history(path: str | os.PathLike) -> list[dict]:

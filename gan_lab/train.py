@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,9 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/default"
     data: str = "fashion-mnist"     # what the run trained on (recorded; the loop is given the data)
+    data_root: str | None = None    # where that dataset was found (None: looked up)
+    limit: int | None = None        # only the first N training images (2048 with gan-lab train --fast)
+    preset: str | None = None       # the family Config preset the model was built from ("tiny" with --fast)
     augment: bool = False           # rotation/shift/flip of real images (dcgan-thesis-mnist-afhq §4)
     device: str = "auto"
     amp: bool = False               # bf16 autocast (CUDA)
@@ -97,6 +101,59 @@ class TrainState:
     @property
     def run_dir(self) -> Path:
         return self.run.path
+
+
+def memory_needed(model_class, model_config, batch_size: int) -> tuple[int, int]:
+    """``(parameters, bytes)``: a lower bound on the memory that training ``model_class(model_config)`` needs.
+
+    The model is built on the ``meta`` device, which records shapes without allocating, to count
+    its parameters. Each trainable parameter holds a weight, a gradient and Adam's two moments
+    (4 tensors of its size); a frozen one (an EMA copy of G) only its weight. On top come four
+    image batches (real, fake, the gradient flowing into the fake one, D's input copy):
+    ``4 * B * C * H * W`` numbers. Feature maps inside the nets come on top of that, so the true
+    need is larger; a run this bound does not fit certainly does not fit.
+    """
+    with torch.device("meta"):
+        model = model_class(model_config)
+    parameters = trainable = 0
+    size = 4
+    for p in model.parameters():
+        parameters += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+        size = p.element_size()
+    c = model_config
+    batches = 4 * batch_size * c.channels * c.image_size ** 2
+    return parameters, size * (parameters + 3 * trainable + batches)
+
+
+def memory_available(device: torch.device) -> int | None:
+    """Free bytes on ``device`` (CUDA: free GPU memory; CPU: MemAvailable), None where unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(model_class, model_config, batch_size: int, device: torch.device) -> None:
+    """Refuse, before anything is allocated, a run whose :func:`memory_needed` exceeds what ``device`` has."""
+    parameters, needed = memory_needed(model_class, model_config, batch_size)
+    available = memory_available(device)
+    if available is not None and needed > available:
+        raise GanLabError(
+            f"this run needs at least {needed / 2**30:.1f} GiB ({parameters:,} parameters with their gradients and "
+            f"Adam states, and the image batches) but {device.type} has {available / 2**30:.1f} GiB free; "
+            f"lower --image-size or --batch-size, choose smaller nets with --set, or use a larger device")
 
 
 def init_distributed(device_name: str = "auto") -> tuple[int, int, torch.device]:
@@ -149,7 +206,7 @@ def _mean_logs(logs: list[dict]) -> dict:
     return {k: sum(log[k] for log in logs) / len(logs) for k in logs[0]}
 
 
-def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
+def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False, allow_history_gap: bool = False):
     """Train ``model`` on ``data`` as ``config`` says.
 
     ``data`` is an ImageData (or an image tensor), batched here by a :class:`BatchStream`, or any
@@ -158,6 +215,10 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
     Returns the history (list of dicts, one per step of this call). Ctrl-C (or SIGTERM) finishes
     the step, saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss raises
     :class:`NonFiniteLossError` after keeping the last good checkpoint untouched.
+
+    On resume, history.csv is checked against the checkpoint (see
+    :meth:`gan_lab.run.HistoryWriter.resume_at`); ``allow_history_gap`` goes on when rows the
+    checkpoint trained are lost, instead of refusing.
     """
     rank, world_size, device = init_distributed(config.device)
     run = RunDir(config.out)
@@ -167,7 +228,7 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
                           f"or choose a new --out directory")
     if resume and not run.has_checkpoint():
         raise GanLabError(f"cannot resume: {last} does not exist; train without --resume first")
-    run.path.mkdir(parents=True, exist_ok=True)
+    run.ensure_writable()
 
     if world_size > 1 and not model.data_parallel:
         raise GanLabError(f"{model.family} trains in one process; run it without torchrun")
@@ -202,11 +263,12 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
                              augment=_augment(config), rank=rank, world_size=world_size)
     history_writer = run.history_writer()
     if state.is_main:
-        run.write_config(model.family, model.config.to_dict(), asdict(config), model.init_kwargs())
         if resume:
-            history_writer.truncate_after(state.step)
+            for note in history_writer.resume_at(state.step, allow_gap=allow_history_gap):
+                print(f"gan-lab: note: {note}", file=sys.stderr)
         else:
             history_writer.reset()   # a fresh run in a folder without a checkpoint starts a new history
+        run.write_config(model.family, model.config.to_dict(), asdict(config), model.init_kwargs())
 
     callbacks = [SampleGrid(config.sample_every, config.n_samples, config.seed), *callbacks]
     for cb in callbacks:
@@ -282,7 +344,7 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False):
             cb.on_train_end(model, state)
     _unwrap_ddp(model)
     if stop.requested:
-        raise TrainingInterrupted(state.step, last, state.history)
+        raise TrainingInterrupted(state.step, last, state.history, stop.signum)
     return state.history
 
 
@@ -303,9 +365,10 @@ class TrainingInterrupted(KeyboardInterrupt):
     too instead of going on to the next. ``step``, ``checkpoint`` and ``history`` say what was kept.
     """
 
-    def __init__(self, step: int, checkpoint, history: list):
+    def __init__(self, step: int, checkpoint, history: list, signum: int = signal.SIGINT):
         super().__init__(f"stopped at step {step}; checkpoint {checkpoint}")
         self.step, self.checkpoint, self.history = step, checkpoint, history
+        self.signum = int(signum)     # SIGINT or SIGTERM: the CLI exits 128 + signum
 
 
 class _StopRequest:
@@ -319,12 +382,14 @@ class _StopRequest:
 
     def __init__(self):
         self.requested = False
+        self.signum = signal.SIGINT
         self._previous = {}
 
     def _handler(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
         print("\nstopping after this step; Ctrl-C again to stop at once", flush=True)
 
     def __enter__(self):
@@ -344,4 +409,4 @@ def read_run_config(run_dir: str | Path) -> dict:
     return RunDir(run_dir).read_config()
 
 
-__all__ = ["TrainConfig", "TrainState", "train", "NonFiniteLossError", "init_distributed", "read_run_config"]
+__all__ = ["TrainConfig", "TrainState", "train", "memory_needed", "check_memory", "NonFiniteLossError", "init_distributed", "read_run_config"]

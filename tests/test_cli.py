@@ -1,11 +1,16 @@
 """The command line end to end in a temporary folder, and its one-line errors."""
+import os
+import signal
 import subprocess
 import sys
+import time
+import warnings
 
 import pytest
 
 from gan_lab.checkpoint import load_file
 from gan_lab.cli import main
+from gan_lab.utils import GanLabError
 
 
 def run_cli(*args, cwd=None):
@@ -93,3 +98,50 @@ def test_unknown_dataset_lists_the_known_names(tmp_path, capsys):
     assert main(["train", "--data", "fashon-mnist", "--fast", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "fashion-mnist, mnist, celeba" in err and "Traceback" not in err
+
+
+def test_sample_folder_without_checkpoint(tmp_path, capsys):
+    assert main(["sample", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder without checkpoints/last.pt" in err and "does not exist" not in err
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_start_up_is_one_line(tmp_path, capsys, monkeypatch, signum, code):
+    import gan_lab.data
+
+    def interrupted(*args, **kwargs):           # the signal arrives while the data loads
+        os.kill(os.getpid(), signum)
+        time.sleep(1)
+
+    monkeypatch.setattr(gan_lab.data, "load_data", interrupted)
+    assert main(["train", "--model", "vanilla", "--fast", "--out", str(tmp_path / "r"), "--no-progress"]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("gan-lab: interrupted") and "Traceback" not in err
+
+
+def test_sigterm_during_training_exits_143(tmp_path):
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "gan_lab", "train", "--model", "vanilla", "--fast", "--steps",
+                             "100000", "--out", str(out), "--no-progress"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (out / "history.csv").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and load_file(out / "checkpoints" / "last.pt")["step"] > 0
+
+
+def test_warnings_are_one_line(tmp_path, capsys, monkeypatch):
+    import gan_lab.data
+
+    def warn(*args, **kwargs):
+        warnings.warn("something odd")
+        raise GanLabError("stop here")
+
+    monkeypatch.setattr(gan_lab.data, "load_data", warn)
+    main(["train", "--model", "vanilla", "--fast", "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert "gan-lab: warning: something odd\n" in err and "warnings.warn" not in err

@@ -155,3 +155,63 @@ def test_run_scores_read_back_in_step_order(tmp_path):
                          for s, v in ((2, 5.0), (1, 7.0))])
     assert run.scores("fd-classifier") == ([1, 2], [7.0, 5.0])
     assert json.loads(run.dir.metrics_path.read_text())
+
+
+def _history(path, steps, header="step,loss_d,loss_g"):
+    lines = [header] + [f"{s},0.5,0.25" for s in steps]
+    path.write_text("\n".join(lines) + "\n")
+    return HistoryWriter(path)
+
+
+def test_history_resume_drops_a_torn_row_and_later_rows(tmp_path):
+    path = tmp_path / "history.csv"
+    writer = _history(path, range(1, 13))
+    path.write_text(path.read_text() + "13,0.")                    # a write cut short
+    notes = writer.resume_at(10)
+    assert any("torn last row" in n for n in notes) and any("dropped 2 rows after step 10" in n for n in notes)
+    assert [r["step"] for r in read_history(path)] == list(range(1, 11))
+    writer.write([{"step": 11, "loss_d": 1.0, "loss_g": 2.0}])
+    assert read_history(path)[-1] == {"step": 11, "loss_d": 1.0, "loss_g": 2.0}
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.unlink(), "is missing"),
+    (lambda p: p.write_text(""), "is empty"),
+    (lambda p: p.write_text("step,loss_d,loss_g\n"), "has no rows up to step 10"),
+    (lambda p: p.write_bytes(b"\x00\xff garbage \x89PNG\n\x01\x02"), "is not readable as a history"),
+    (lambda p: p.write_text(p.read_text().replace("step,loss_d,loss_g", "stp;;loss")), "no valid header"),
+    (lambda p: p.write_text(p.read_text().replace("\n5,", "\nfive,")), "unreadable rows (row 6"),
+    (lambda p: p.write_text(p.read_text().replace("5,0.5,0.25\n", "")), "lacks steps 5"),
+])
+def test_history_resume_refuses_lost_steps(tmp_path, damage, message):
+    path = tmp_path / "history.csv"
+    before = _history(path, range(1, 11))
+    damage(path)
+    kept = path.read_bytes() if path.exists() else None
+    with pytest.raises(GanLabError, match="--allow-history-gap") as info:
+        before.resume_at(10)
+    assert message in str(info.value) and "10 steps" in str(info.value)
+    assert (path.read_bytes() if path.exists() else None) == kept          # nothing was touched
+
+
+def test_history_resume_allows_a_gap_when_asked(tmp_path):
+    path = tmp_path / "history.csv"
+    writer = _history(path, range(1, 11), header="stp;;loss")
+    notes = writer.resume_at(10, allow_gap=True)
+    assert "history.csv.damaged" in notes[0] and (tmp_path / "history.csv.damaged").exists()
+    writer.write([{"step": 11, "loss_d": 1.0, "loss_g": 2.0}])
+    assert HistoryWriter(path).resume_at(11) == [f"{path} starts at step 11; steps 1-10 are not in it"]
+
+
+def test_resume_with_a_deleted_history_is_refused_by_the_cli(tmp_path, capsys):
+    from gan_lab.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "vanilla", "--fast", "--steps", "2", "--out", str(out), "--no-progress"]) == 0
+    (out / "history.csv").unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", "--steps", "3", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "history.csv is missing; the checkpoint has trained 2 steps" in err and "Traceback" not in err
+    assert main(["train", "--resume", "--steps", "3", "--out", str(out), "--no-progress", "--allow-history-gap"]) == 0
+    assert [r["step"] for r in read_history(out)] == [3]

@@ -166,3 +166,28 @@ def test_amp_and_channels_last_need_cuda(tmp_path, fashion_small):
 def test_bad_train_config(bad):
     with pytest.raises(GanLabError):
         TrainConfig(**bad)
+
+
+def test_memory_needed_counts_parameters_by_hand():
+    from gan_lab.models import vanilla
+    from gan_lab.train import memory_needed
+
+    c = vanilla.Config.tiny() if hasattr(vanilla.Config, "tiny") else vanilla.Config(**vanilla.Config.PRESETS["tiny"])
+    assert (c.latent_dim, c.g_hidden, c.d_hidden, c.image_size, c.channels) == (16, (32, 64), (64, 32), 28, 1)
+    # G: Linear(16,32) + BN(32) + Linear(32,64) + BN(64) + Linear(64,784); D: Linear(784,64) + Linear(64,32) + Linear(32,1)
+    g = (16 * 32 + 32) + 2 * 32 + (32 * 64 + 64) + 2 * 64 + (64 * 784 + 784)
+    d = (784 * 64 + 64) + (64 * 32 + 32) + (32 + 1)
+    assert (g, d) == (53808, 52353)
+    parameters, needed = memory_needed(vanilla.Model, c, batch_size=16)
+    assert parameters == g + d
+    assert needed == 4 * (4 * (g + d) + 4 * 16 * 784)       # weight, grad, 2 Adam moments; 4 image batches
+
+
+def test_cli_refuses_a_run_larger_than_memory(tmp_path, capsys):
+    from gan_lab.cli import main
+
+    assert main(["train", "--model", "vanilla", "--image-size", "10000", "--out", str(tmp_path / "r"),
+                 "--no-progress", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "this run needs at least" in err and "GiB free" in err and "lower --image-size" in err
+    assert not (tmp_path / "r" / "checkpoints").exists()

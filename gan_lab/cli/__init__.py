@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 from gan_lab.cli import metrics as metrics_cli
@@ -25,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model; writes a run directory")
     t.add_argument("--model", choices=list(FAMILIES), default=None, help="model family (default: dcgan)")
-    t.add_argument("--data", default="fashion-mnist",
+    t.add_argument("--data", default=None,
                    help=f"{', '.join(registry.names())} (or an alias such as fmnist), an image folder or a "
                         f"single image (default: fashion-mnist)")
     t.add_argument("--data-root", default=None, help="where the dataset lives (default: look it up)")
@@ -34,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--channels", type=int, choices=(1, 3), default=None)
     t.add_argument("--steps", type=positive_int, default=None, help="generator steps (default 1000; 20 with --fast)")
     t.add_argument("--batch-size", type=positive_int, default=None)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=None, help="(default 0)")
     t.add_argument("--out", default=None, help="run directory (default: runs/<model>)")
     t.add_argument("--preset", default=None, help="a Config preset of the family, e.g. classic64, fashion_mnist")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -49,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
     t.add_argument("--fast", action="store_true", help="the family's tiny preset and a short run (smoke test)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
+    t.add_argument("--allow-history-gap", action="store_true",
+                   help="with --resume: go on when history.csv lost rows the checkpoint trained (they stay lost)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
 
@@ -73,7 +78,7 @@ def model_config(family_name: str, args) -> object:
 
     family = get_family(family_name)
     values = parse_overrides(family.Config, args.overrides)
-    image_size, channels = default_shape(args.data)      # the dataset's native size: 28 px grey for (fashion-)mnist
+    image_size, channels = default_shape(args.data or "fashion-mnist")      # the dataset's native size: 28 px grey for (fashion-)mnist
     values.setdefault("image_size", args.image_size or image_size)
     values.setdefault("channels", args.channels or channels)
     preset = args.preset or ("tiny" if args.fast else None)
@@ -88,37 +93,39 @@ def cmd_train(args) -> int:
     from gan_lab.data import load_data
     from gan_lab.models import get_family
     from gan_lab.run import RunDir
-    from gan_lab.train import TrainConfig, train
-    from gan_lab.utils import seed_everything
+    from gan_lab.train import TrainConfig, check_memory, train
+    from gan_lab.utils import pick_device, seed_everything
 
     if args.model == "singan":
         raise GanLabError("SinGAN learns from one image: train it with "
                           "`gan-lab singan train --image FILE --out DIR` (see gan-lab singan train --help)")
     out = Path(args.out or f"runs/{args.model or 'dcgan'}")
     run = RunDir(out)
+    if not args.resume:
+        run.ensure_writable()       # before the data loads
     if args.resume:
+        if not run.has_checkpoint():
+            raise GanLabError(f"cannot resume: {run.last_checkpoint} does not exist; train without --resume first")
         payload = load_file(run.last_checkpoint)
         if payload.get("family") == "singan":
             raise GanLabError(f"{out} holds a SinGAN run: continue it with `gan-lab singan train --out {out} --resume`")
         if args.model and args.model != payload["family"]:
-            raise GanLabError(f"{out} holds a {payload['family']} run, not {args.model}")
-        seed_everything(payload["train_config"].get("seed", 0))
+            raise GanLabError(f"{out} holds a {payload['family']} run, not --model {args.model}; leave out --model "
+                              f"to continue it")
+        config = _resume_config(args, out, payload)
+        seed_everything(config.seed)
         model = build_from_payload(payload)
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        settings = {k: v for k, v in payload["train_config"].items() if k in known}
-        settings.update(out=str(out), progress=not args.no_progress, device=args.device)
-        if args.steps:
-            settings["steps"] = args.steps
-        config = TrainConfig(**settings)
     else:
         config = _train_config(args, out)
-        seed_everything(args.seed)
+        seed_everything(config.seed)
         name = args.model or "dcgan"
-        model = get_family(name).Model(model_config(name, args))
+        c = model_config(name, args)
+        check_memory(get_family(name).Model, c, config.batch_size, pick_device(config.device))
+        model = get_family(name).Model(c)
     c = model.config
-    data = load_data(config.data, image_size=c.image_size, channels=c.channels, root=args.data_root,
-                     limit=args.limit or (2048 if args.fast else None))
-    history = train(model, data, config, resume=args.resume)
+    data = load_data(config.data, image_size=c.image_size, channels=c.channels, root=config.data_root,
+                     limit=config.limit)
+    history = train(model, data, config, resume=args.resume, allow_history_gap=args.allow_history_gap)
     import torch.distributed as dist
     if dist.is_initialized():
         rank = dist.get_rank()
@@ -137,14 +144,76 @@ def _train_config(args, out: Path):
     from gan_lab.train import TrainConfig
 
     base = TrainConfig.fast if args.fast else TrainConfig
-    info = registry.resolve(args.data)      # a dataset is recorded by its name, a folder by its path
-    values = dict(out=str(out), seed=args.seed, data=info.name if info else str(args.data), augment=args.augment,
-                  device=args.device, amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
+    data = args.data or "fashion-mnist"
+    info = registry.resolve(data)      # a dataset is recorded by its name, a folder by its path
+    values = dict(out=str(out), seed=args.seed or 0, data=info.name if info else str(data),
+                  data_root=args.data_root, limit=args.limit or (2048 if args.fast else None),
+                  preset=args.preset or ("tiny" if args.fast else None), augment=args.augment, device=args.device, amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
                   progress=not args.no_progress)
     for key in ("steps", "batch_size", "sample_every", "checkpoint_every"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     return base(**values)
+
+
+def _resume_config(args, out: Path, payload: dict):
+    """The TrainConfig of the run in ``out``, from its checkpoint; a flag that contradicts it is an error.
+
+    Everything that defines the run (data, limit, batch size, seed, the model's Config) comes from the
+    run itself. Only ``--steps`` may grow; ``--device``, ``--data-root``, ``--no-progress`` and when to save
+    (``--sample-every``, ``--checkpoint-every``, ``--keep-every``) are free.
+    """
+    from gan_lab.models import get_family
+    from gan_lab.train import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    saved = {k: v for k, v in payload["train_config"].items() if k in known}   # an old run: missing fields default
+    model_saved = payload["model_config"]
+    given = []          # (flag, saved value, given value)
+    if args.batch_size is not None:
+        given.append(("--batch-size", saved.get("batch_size", 64), args.batch_size))
+    if args.seed is not None:
+        given.append(("--seed", saved.get("seed", 0), args.seed))
+    for flag in ("augment", "amp", "channels_last"):
+        if getattr(args, flag):
+            given.append((f"--{flag.replace('_', '-')}", saved.get(flag, False), True))
+    if args.limit is not None or args.fast:
+        given.append(("--limit" if args.limit is not None else "--fast (limit)", saved.get("limit"),
+                      args.limit or 2048))
+    if args.preset is not None or args.fast:
+        given.append(("--preset" if args.preset is not None else "--fast (preset)", saved.get("preset"),
+                      args.preset or "tiny"))
+    if args.data is not None:
+        info = registry.resolve(args.data)
+        name = info.name if info else str(args.data)
+        if name != saved.get("data", "fashion-mnist"):
+            given.append(("--data", saved.get("data", "fashion-mnist"), name))
+    if args.image_size is not None:
+        given.append(("--image-size", model_saved.get("image_size"), args.image_size))
+    if args.channels is not None:
+        given.append(("--channels", model_saved.get("channels"), args.channels))
+    if args.overrides:
+        values = parse_overrides(get_family(payload["family"]).Config, args.overrides)
+        for key, value in values.items():
+            old = model_saved.get(key)
+            if isinstance(value, tuple) and isinstance(old, list):
+                old = tuple(old)
+            given.append((f"--set {key}", old, value))
+    conflicts = [f"{flag}: the run has {old!r}, you gave {new!r}" for flag, old, new in given if old != new]
+    if conflicts:
+        raise GanLabError(f"--resume continues the run in {out} as it was started; "
+                          f"{'; '.join(conflicts)}. Leave out these flags, or start a new run with another --out")
+    saved.update(out=str(out), progress=not args.no_progress, device=args.device)
+    if args.data_root is not None:
+        saved["data_root"] = args.data_root
+    for key in ("sample_every", "checkpoint_every"):          # when to save, not what is trained
+        if getattr(args, key) is not None:
+            saved[key] = getattr(args, key)
+    if args.keep_every:
+        saved["keep_every"] = args.keep_every
+    if args.steps:
+        saved["steps"] = args.steps
+    return TrainConfig(**saved)
 
 
 def cmd_sample(args) -> int:
@@ -157,29 +226,65 @@ def cmd_sample(args) -> int:
     device = pick_device(args.device)
     checkpoint = Path(args.checkpoint)
     if checkpoint.is_dir():                                 # a run directory: its last checkpoint
-        checkpoint = RunDir(checkpoint).last_checkpoint
+        run = RunDir(checkpoint)
+        if not run.has_checkpoint():
+            raise GanLabError(f"--checkpoint {checkpoint} is a folder without checkpoints/{run.last_checkpoint.name}; "
+                              f"give the --out folder of a gan-lab train run or a .pt file")
+        checkpoint = run.last_checkpoint
     model, payload = load_checkpoint(checkpoint, map_location=device)
     images = model.preview(args.n, args.seed, use_ema=not args.no_ema)   # fixed noise from --seed
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise GanLabError(f"--out {out}: give a .png or .jpg file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images, out, nrow=max(1, int(args.n ** 0.5)), normalize=True, value_range=(-1, 1))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_image(images, out, nrow=max(1, int(args.n ** 0.5)), normalize=True, value_range=(-1, 1))
+    except OSError as exc:
+        raise GanLabError(f"cannot write --out {out} ({exc.strerror or exc}); choose a file in a folder you can "
+                          f"write to") from None
     print(f"{args.n} samples of {payload['family']} at step {payload['step']} -> {out}")
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the training loop (the loop turns it into a clean stop)."""
+
+    signum = signal.SIGTERM
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A Python warning as one line, without the source line that raised it."""
+    print(f"gan-lab: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; errors are one line on stderr (exit 2), Ctrl-C exits 130 and SIGTERM 143."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args = build_parser().parse_args(argv)
+            return int(args.func(args) or 0)
     except GanLabError as exc:
         print(f"gan-lab: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gan-lab: interrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:              # a file the command had to read or write
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"gan-lab: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print("gan-lab: interrupted" + ("" if hasattr(exc, "step") else "; the last checkpoint on disk (if any) is "
+                                        "unchanged"), file=sys.stderr)
+        return 128 + int(getattr(exc, "signum", signal.SIGINT))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
