@@ -78,7 +78,7 @@ def model_config(family_name: str, args) -> object:
 
     family = get_family(family_name)
     values = parse_overrides(family.Config, args.overrides)
-    image_size, channels = default_shape(args.data or "fashion-mnist")      # the dataset's native size: 28 px grey for (fashion-)mnist
+    image_size, channels = default_shape(args.data or "fashion-mnist")   # the native size: 28 px grey for MNIST sets
     values.setdefault("image_size", args.image_size or image_size)
     values.setdefault("channels", args.channels or channels)
     preset = args.preset or ("tiny" if args.fast else None)
@@ -148,7 +148,8 @@ def _train_config(args, out: Path):
     info = registry.resolve(data)      # a dataset is recorded by its name, a folder by its path
     values = dict(out=str(out), seed=args.seed or 0, data=info.name if info else str(data),
                   data_root=args.data_root, limit=args.limit or (2048 if args.fast else None),
-                  preset=args.preset or ("tiny" if args.fast else None), augment=args.augment, device=args.device, amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
+                  preset=args.preset or ("tiny" if args.fast else None), augment=args.augment, device=args.device,
+                  amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
                   progress=not args.no_progress)
     for key in ("steps", "batch_size", "sample_every", "checkpoint_every"):
         if getattr(args, key) is not None:
