@@ -24,3 +24,32 @@ def test_stale_temp_of_dead_writer_is_removed(tmp_path):
     assert not stale.exists()
     assert live.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last.pt", live.name, other.name])
+
+
+import pytest
+import torch
+
+from gan_lab.checkpoint import load_file
+from gan_lab.utils import GanLabError
+
+
+class _Evil:
+    pass
+
+
+def test_pickled_objects_refused_without_weights_only_advice(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format_version": 2, "x": _Evil()}, path)
+    with pytest.raises(GanLabError) as e:
+        load_file(path)
+    msg = str(e.value)
+    assert "pickled Python objects" in msg and "could run code" in msg
+    assert "weights_only" not in msg and "\x1b" not in msg
+
+
+@pytest.mark.parametrize("version", ["2", 2.0, None, 0])
+def test_bad_format_version_is_clear_error(tmp_path, version):
+    path = tmp_path / "bad.pt"
+    torch.save({"format_version": version}, path)
+    with pytest.raises(GanLabError, match="format_version"):
+        load_file(path)
