@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -42,6 +43,9 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
 def load_file(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load a file written by :func:`atomic_save`, safely (``weights_only=True``)."""
     path = Path(path)
@@ -50,13 +54,25 @@ def load_file(path: str | os.PathLike, map_location="cpu") -> dict:
                           f"(e.g. RUN_DIR/checkpoints/last.pt)")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+    except pickle.UnpicklingError as exc:
+        if "weights only load failed" not in str(exc).lower() or not zipfile.is_zipfile(path):
+            raise GanLabError(f"{path} is not a readable gan-lab checkpoint (UnpicklingError: "
+                              f"{_ANSI.sub('', str(exc)).strip().splitlines()[0] if str(exc).strip() else 'empty'}); "
+                              f"it may be truncated or from another program") from None
+        raise GanLabError(f"{path} contains pickled Python objects, which gan_lab never writes; it will not be "
+                          f"loaded because loading it could run code; use a checkpoint written by gan-lab "
+                          f"(RUN_DIR/checkpoints/last.pt)") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        first = _ANSI.sub("", str(exc)).splitlines()[0] if str(exc).strip() else "empty"
         raise GanLabError(f"{path} is not a readable gan-lab checkpoint ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else 'empty'}); it may be truncated or "
-                          f"from another program") from exc
+                          f"{first}); it may be truncated or from another program") from None
     if not isinstance(obj, dict) or "format_version" not in obj:
         raise GanLabError(f"{path} is a torch file but not a gan-lab checkpoint (no format_version)")
-    if obj["format_version"] > FORMAT_VERSION:
+    version = obj["format_version"]
+    if type(version) is not int or version < 1:
+        raise GanLabError(f"{path} has format_version {version!r}, not a whole number >= 1; "
+                          f"it is damaged or not a gan-lab checkpoint")
+    if version > FORMAT_VERSION:
         raise GanLabError(f"{path} has checkpoint format {obj['format_version']}, newer than this gan_lab "
                           f"understands ({FORMAT_VERSION}); upgrade gan_lab")
     return obj

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 
 from gan_lab.utils import GanLabError
 
@@ -31,6 +32,12 @@ def parse_overrides(config_cls, items: list[str]) -> dict:
     return values
 
 
+def _finite(value: float, item: str) -> float:
+    if not math.isfinite(value):
+        raise GanLabError(f"--set {item!r}: {value} is not a finite number")
+    return value
+
+
 def _parse_value(text: str, default, item: str):
     try:
         if isinstance(default, bool):
@@ -40,11 +47,14 @@ def _parse_value(text: str, default, item: str):
         if isinstance(default, int):
             return int(text)
         if isinstance(default, float):
-            return float(text)
+            return _finite(float(text), item)
         if isinstance(default, tuple):
             parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
+            if default and len(parts) != len(default):
+                raise GanLabError(f"--set {item!r}: expected {len(default)} comma-separated values "
+                                  f"like {','.join(map(str, default))}, got {len(parts)}")
             kind = type(default[0]) if default else (float if "." in text else int)
-            return tuple(kind(p) for p in parts)
+            return tuple(_finite(v, item) if isinstance(v, float) else v for v in map(kind, parts))
         return text
     except ValueError:
         raise GanLabError(f"--set {item!r}: {text!r} is not a valid {type(default).__name__}") from None

@@ -17,6 +17,7 @@ step*. Each step function does its own forward, loss, backward and optimiser upd
 from __future__ import annotations
 
 import copy
+import math
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, NamedTuple
@@ -52,8 +53,10 @@ class BaseConfig:
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
         if self.latent_dim <= 0:
             raise ValueError(f"latent_dim must be positive, got {self.latent_dim}")
-        if self.lr_g <= 0 or self.lr_d <= 0:
-            raise ValueError("learning rates must be positive")
+        for name in ("lr_g", "lr_d"):
+            lr = getattr(self, name)
+            if not (math.isfinite(lr) and lr > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {lr}")
         if self.n_critic < 1:
             raise ValueError(f"n_critic must be at least 1, got {self.n_critic}")
         if self.g_steps < 1:
@@ -63,6 +66,9 @@ class BaseConfig:
         # JSON turns tuples into lists; keep the dataclass hashable and comparable.
         if isinstance(self.betas, list):
             object.__setattr__(self, "betas", tuple(self.betas))
+        if (not isinstance(self.betas, tuple) or len(self.betas) != 2
+                or not all(0.0 <= b < 1.0 for b in self.betas)):
+            raise ValueError(f"betas must be two numbers, each in [0, 1), got {self.betas}")
 
     #: named presets: field values over the defaults. Every family has ``"tiny"`` (small enough
     #: for unit tests and notebook smoke runs on a CPU); published settings get their own names.

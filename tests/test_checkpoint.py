@@ -1,0 +1,55 @@
+"""Checkpoint files: the atomic write cleans up after a killed writer."""
+import os
+import subprocess
+import sys
+import time
+
+from gan_lab.utils import atomic_write_text
+
+
+def test_stale_temp_of_dead_writer_is_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".last.pt.{dead.pid}.abc.tmp"
+    stale.write_bytes(b"half")
+    live = tmp_path / f".last.pt.{os.getppid()}.def.tmp"  # a live process's temp file
+    live.write_bytes(b"busy")
+    other = tmp_path / f".other.pt.{dead.pid}.ghi.tmp"
+    other.write_bytes(b"not ours")
+    old = time.time() - 60
+    for p in (stale, live, other):
+        os.utime(p, (old, old))
+    atomic_write_text(tmp_path / "last.pt", "new")
+    assert (tmp_path / "last.pt").read_text() == "new"
+    assert not stale.exists()
+    assert live.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last.pt", live.name, other.name])
+
+
+import pytest
+import torch
+
+from gan_lab.checkpoint import load_file
+from gan_lab.utils import GanLabError
+
+
+class _Evil:
+    pass
+
+
+def test_pickled_objects_refused_without_weights_only_advice(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format_version": 2, "x": _Evil()}, path)
+    with pytest.raises(GanLabError) as e:
+        load_file(path)
+    msg = str(e.value)
+    assert "pickled Python objects" in msg and "could run code" in msg
+    assert "weights_only" not in msg and "\x1b" not in msg
+
+
+@pytest.mark.parametrize("version", ["2", 2.0, None, 0])
+def test_bad_format_version_is_clear_error(tmp_path, version):
+    path = tmp_path / "bad.pt"
+    torch.save({"format_version": version}, path)
+    with pytest.raises(GanLabError, match="format_version"):
+        load_file(path)
