@@ -115,7 +115,13 @@ def test_signal_during_start_up_is_one_line(tmp_path, capsys, monkeypatch, signu
         time.sleep(1)
 
     monkeypatch.setattr(gan_lab.data, "load_data", interrupted)
-    assert main(["train", "--model", "vanilla", "--fast", "--out", str(tmp_path / "r"), "--no-progress"]) == code
+    # a shell starts background jobs with SIGINT ignored (as a CI runner may): give Ctrl-C its usual meaning
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        status = main(["train", "--model", "vanilla", "--fast", "--out", str(tmp_path / "r"), "--no-progress"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert status == code
     err = capsys.readouterr().err
     assert err.startswith("gan-lab: interrupted") and "Traceback" not in err
 
