@@ -75,7 +75,31 @@ def load_file(path: str | os.PathLike, map_location="cpu") -> dict:
     if version > FORMAT_VERSION:
         raise GanLabError(f"{path} has checkpoint format {obj['format_version']}, newer than this gan_lab "
                           f"understands ({FORMAT_VERSION}); upgrade gan_lab")
+    _check_payload(obj, path)
     return obj
+
+
+#: what every checkpoint holds, and the type each entry must have (optional entries may be absent)
+_REQUIRED = {"family": str, "model_config": dict, "step": int, "state": dict}
+_OPTIONAL = {"train_config": dict, "batches_seen": int, "optimizers": dict, "schedulers": dict,
+             "init_kwargs": dict, "rng": dict}
+
+
+def _check_payload(obj: dict, path: Path) -> None:
+    """Refuse a loadable dict that is not a whole checkpoint, naming the first thing wrong."""
+    problems = [f"no {key!r}" for key in _REQUIRED if key not in obj]
+    for key, kind in {**_REQUIRED, **_OPTIONAL}.items():
+        if key in obj and (not isinstance(obj[key], kind) or (kind is int and isinstance(obj[key], bool))):
+            problems.append(f"{key!r} is a {type(obj[key]).__name__}, not a {kind.__name__}")
+    if "state" in obj and isinstance(obj["state"], dict):
+        bad = [k for k, v in obj["state"].items() if not torch.is_tensor(v)]
+        if bad:
+            problems.append(f"'state' holds non-tensors (e.g. {bad[0]!r})")
+    if "step" in obj and isinstance(obj["step"], int) and obj["step"] < 0:
+        problems.append(f"'step' is {obj['step']}")
+    if problems:
+        raise GanLabError(f"{path} is damaged or not a gan-lab checkpoint: {'; '.join(problems[:3])}; "
+                          f"use another checkpoint (e.g. a kept step_XXXXXX.pt) or start a new run")
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
@@ -116,7 +140,11 @@ def build_from_payload(payload: dict, overrides: dict | None = None):
     family = get_family(payload["family"])
     values = dict(payload["model_config"])
     values.update(overrides or {})
-    config = family.Config.from_dict(values)
+    try:
+        config = family.Config.from_dict(values)
+    except (TypeError, ValueError) as exc:
+        raise GanLabError(f"the checkpoint's {payload['family']} config cannot be used ({exc}); "
+                          f"it is damaged or from another gan_lab; start a new run") from None
     return family.Model(config, **payload.get("init_kwargs", {}))
 
 

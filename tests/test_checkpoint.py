@@ -1,10 +1,17 @@
-"""Checkpoint files: the atomic write cleans up after a killed writer."""
+"""Checkpoint files: the atomic write cleans up after a killed writer; damaged or foreign files are refused."""
 import os
 import subprocess
 import sys
 import time
 
-from gan_lab.utils import atomic_write_text
+import pytest
+import torch
+
+from gan_lab.checkpoint import load_file
+from gan_lab.cli import main
+from gan_lab.models import vanilla
+from gan_lab.run import RunDir
+from gan_lab.utils import GanLabError, atomic_write_text, seed_everything
 
 
 def test_stale_temp_of_dead_writer_is_removed(tmp_path):
@@ -24,13 +31,6 @@ def test_stale_temp_of_dead_writer_is_removed(tmp_path):
     assert not stale.exists()
     assert live.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last.pt", live.name, other.name])
-
-
-import pytest
-import torch
-
-from gan_lab.checkpoint import load_file
-from gan_lab.utils import GanLabError
 
 
 class _Evil:
@@ -53,3 +53,29 @@ def test_bad_format_version_is_clear_error(tmp_path, version):
     torch.save({"format_version": version}, path)
     with pytest.raises(GanLabError, match="format_version"):
         load_file(path)
+
+
+def _good_payload(tmp_path):
+    seed_everything(0)
+    run = RunDir(tmp_path / "good")
+    run.save_checkpoint(vanilla.Model(vanilla.Config.tiny()), 3, {"steps": 3}, 3)
+    return torch.load(run.last_checkpoint, weights_only=True)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: {"format_version": 2}, "no 'family'"),
+    (lambda p: {k: v for k, v in p.items() if k != "state"}, "no 'state'"),
+    (lambda p: {**p, "state": [1, 2]}, "'state' is a list"),
+    (lambda p: {**p, "state": {"G.net.0.weight": "text"}}, "non-tensors"),
+    (lambda p: {**p, "step": "12"}, "'step' is a str"),
+    (lambda p: {**p, "step": -4}, "'step' is -4"),
+    (lambda p: {**p, "model_config": {**p["model_config"], "image_size": "big"}}, "config cannot be used"),
+    (lambda p: {**p, "model_config": {**p["model_config"], "no_such_field": 1}}, "config cannot be used"),
+    (lambda p: {**p, "family": "nosuch"}, "unknown model"),
+])
+def test_malformed_checkpoints_are_one_line_errors(tmp_path, capsys, damage, message):
+    path = tmp_path / "bad.pt"
+    torch.save(damage(_good_payload(tmp_path)), path)
+    assert main(["sample", "--checkpoint", str(path), "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
