@@ -102,13 +102,6 @@ def _check_payload(obj: dict, path: Path) -> None:
                           f"use another checkpoint (e.g. a kept step_XXXXXX.pt) or start a new run")
 
 
-def unwrap(module: torch.nn.Module) -> torch.nn.Module:
-    """The bare module inside a DistributedDataParallel (or torch.compile) wrapper."""
-    while hasattr(module, "module") and isinstance(module.module, torch.nn.Module):
-        module = module.module
-    return getattr(module, "_orig_mod", module)
-
-
 def bare_state_dict(model: torch.nn.Module) -> dict:
     """``model.state_dict()`` with DistributedDataParallel's ``module.`` level removed from the keys."""
     return {key.replace(".module.", "."): value for key, value in model.state_dict().items()}

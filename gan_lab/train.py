@@ -404,9 +404,5 @@ class _StopRequest:
         return False
 
 
-def read_run_config(run_dir: str | Path) -> dict:
-    """The ``config.json`` of a run directory (see :meth:`gan_lab.run.RunDir.read_config`)."""
-    return RunDir(run_dir).read_config()
-
-
-__all__ = ["TrainConfig", "TrainState", "train", "memory_needed", "check_memory", "NonFiniteLossError", "init_distributed", "read_run_config"]
+__all__ = ["TrainConfig", "TrainState", "train", "memory_needed", "check_memory", "NonFiniteLossError",
+           "init_distributed"]

@@ -1,5 +1,4 @@
 """torchrun + DDP on the CPU (gloo): two processes train one model, rank 0 writes the run."""
-import shutil
 import subprocess
 import sys
 

@@ -16,7 +16,7 @@ import torch
 
 from gan_lab import run as run_mod
 from gan_lab.data import read_image
-from gan_lab.metrics import frechet, stability, store, weights
+from gan_lab.metrics import frechet, stability, weights
 from gan_lab.utils import GanLabError
 
 REPO = Path(__file__).resolve().parents[1]

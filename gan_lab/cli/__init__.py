@@ -93,7 +93,7 @@ def cmd_train(args) -> int:
     from gan_lab.data import load_data
     from gan_lab.models import get_family
     from gan_lab.run import RunDir
-    from gan_lab.train import TrainConfig, check_memory, train
+    from gan_lab.train import check_memory, train
     from gan_lab.utils import pick_device, seed_everything
 
     if args.model == "singan":
