@@ -538,7 +538,7 @@ def check_kl_normal(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
                                  f"({batch}, {latent}); sum over the latent dimensions, then average over the batch")
         got = _scalar(name, value)
         ref_t = losses.kl_normal(mu, logvar)
-        ref = float(ref_t)
+        ref = float(ref_t.detach())
         per_dim = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).detach()
         sigma = logvar.detach().exp()
         variants = {
@@ -593,7 +593,7 @@ def check_feature_matching(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
                     "sample by sample)") if shape_real[0] != shape_fake[0] else ""
             raise AssertionError(f"{name}: your function raised {type(exc).__name__}: {exc} on {case}{hint}") from exc
         ref_t = losses.feature_matching(f_real, f_fake).total
-        ref = float(ref_t)
+        ref = float(ref_t.detach())
         a, b = f_real.flatten(1), f_fake.detach().flatten(1)
         diff_mean = a.mean(dim=0) - b.mean(dim=0)
         variants = {
