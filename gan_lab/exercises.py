@@ -51,10 +51,17 @@ RTOL, ATOL = 1e-5, 1e-7
 
 # -- helpers --------------------------------------------------------------------------------------
 
+#: the seed of the random numbers a student's function draws (its mixing weights): a check gives the
+#: same verdict each time it runs, and leaves the caller's random state as it was
+SEED = 0
+
+
 def _call(name: str, fn: Callable, *args):
     """``fn(*args)``, with an exception turned into a failed check that says where it came from."""
     try:
-        return fn(*args)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(SEED)
+            return fn(*args)
     except NotImplementedError:
         raise AssertionError(f"{name}: your function raises NotImplementedError; replace the stub "
                              f"(`raise NotImplementedError()`) with your code") from None
@@ -400,7 +407,8 @@ def _check_differentiable(name: str, value: Tensor, reference: Tensor, critic: n
     for g_got, g_ref in zip(got, ref):
         if g_ref is None:
             continue
-        if not torch.allclose(g_got, g_ref, rtol=1e-4, atol=1e-8):
+        # relative 1e-3: where a pixel's gradient is near 0, the package's sqrt(. + 1e-12) differs a little
+        if float((g_got - g_ref).norm()) > 1e-3 * float(g_ref.norm()) + 1e-7:
             raise AssertionError(f"{name}: the penalty has the right value but the wrong gradient with respect "
                                  f"to the critic's weights; is a part of it detached?")
 

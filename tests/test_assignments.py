@@ -93,7 +93,7 @@ def test_grade_end_to_end(built, tmp_path):
     """alice hands in the reference solutions, bob the untouched release, carol two planted mistakes
     and an emptied test cell; nbgrader restores the test, runs the hidden tests, and grades."""
     subs = tmp_path / "submitted"
-    graded = ["01_the_game", "07_vaegan_kl"]
+    graded = ["01_the_game", "06_vaegan_kl"]
     for aid in graded:
         (subs / "alice" / aid).mkdir(parents=True)
         shutil.copy(built / "instructor" / aid / f"{aid}.ipynb", subs / "alice" / aid / f"{aid}.ipynb")
@@ -101,7 +101,7 @@ def test_grade_end_to_end(built, tmp_path):
         shutil.copy(built / "release" / aid / f"{aid}.ipynb", subs / "bob" / f"{aid}.ipynb")   # the flat layout
     # carol: the KL averaged over latent dimensions; the saturating loss where the non-saturating one is
     # asked, and its test cell emptied (nbgrader restores locked test cells from the source)
-    _plant(built / "instructor" / "07_vaegan_kl" / "07_vaegan_kl.ipynb", subs / "carol" / "07_vaegan_kl" / "mine.ipynb",
+    _plant(built / "instructor" / "06_vaegan_kl" / "06_vaegan_kl.ipynb", subs / "carol" / "06_vaegan_kl" / "mine.ipynb",
            {"kl": "def kl_normal(mu, logvar):\n    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean()\n"})
     _plant(built / "instructor" / "01_the_game" / "01_the_game.ipynb", subs / "carol" / "01_the_game.ipynb",
            {"g_loss": "def g_loss_nonsaturating(d_fake):\n    return -F.softplus(d_fake).mean()\n",
@@ -118,14 +118,14 @@ def test_grade_end_to_end(built, tmp_path):
         assert float(alice["score"]) == float(alice["max_score"]) > 0, alice
         assert float(bob["score"]) == 0.0 and bob["failed_tests"], bob
     # the KL test fails, and the Monte Carlo test too (it compares with her formula): 0 of 6
-    kl = by["carol", "07_vaegan_kl"]
+    kl = by["carol", "06_vaegan_kl"]
     assert kl["status"] == "graded" and float(kl["score"]) == 0 and "test_kl" in kl["failed_tests"].split()
     # only the generator-loss test fails: 5 of 7 points, though she emptied that test cell
     game = by["carol", "01_the_game"]
     assert game["failed_tests"].split() == ["test_g_loss"]
     assert float(game["score"]) == float(game["max_score"]) - 2
-    assert by["carol", "05_singan"]["status"] == "missing" and float(by["carol", "05_singan"]["score"]) == 0
-    assert by["alice", "05_singan"]["status"] == "missing"
+    assert by["carol", "08_singan"]["status"] == "missing" and float(by["carol", "08_singan"]["score"]) == 0
+    assert by["alice", "08_singan"]["status"] == "missing"
 
 
 def test_bad_input_is_a_clear_error(built, tmp_path):

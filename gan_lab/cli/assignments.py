@@ -47,6 +47,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     b.add_argument("--source", default=None, help=f"folder of assignment sources (default: {SOURCE_DIR})")
     b.add_argument("--only", action="append", default=[], metavar="NAME", help="build only this assignment "
                                                                                  "(repeatable)")
+    b.add_argument("--check", action="store_true", help="then run every instructor copy in a fresh kernel (all "
+                                                        "cells must pass) and print how long each took")
     b.set_defaults(func=cmd_build)
     g = sub.add_parser("grade", help="autograde a folder of submissions into a CSV")
     g.add_argument("submissions", help="SUBMISSIONS/STUDENT/ASSIGNMENT/*.ipynb or SUBMISSIONS/STUDENT/ASSIGNMENT.ipynb")
@@ -318,10 +320,39 @@ def grade(submissions: Path, out: Path, source: str | None = None, timeout: int 
     return rows
 
 
+def check_instructor_copies(out: Path, names, timeout: int = 600) -> dict[str, float]:
+    """Execute each instructor notebook in a fresh kernel (as the grader would); seconds per assignment."""
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    seconds = {}
+    for aid in names:
+        path = out / "instructor" / aid / f"{aid}.ipynb"
+        nb = nbformat.read(str(path), as_version=4)
+        start = time.perf_counter()
+        try:
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        except CellExecutionError as exc:
+            raise GanLabError(f"the instructor copy of {aid} fails: {str(exc).strip().splitlines()[-1][:200]}; fix "
+                              f"assignments/{aid}.py") from None
+        seconds[aid] = time.perf_counter() - start
+    return seconds
+
+
 def cmd_build(args) -> int:
-    written = build(Path(args.out), args.source, args.only)
+    out = Path(args.out)
+    written = build(out, args.source, args.only)
     print(f"{len(written)} assignments: {', '.join(written)}")
-    print(f"student release -> {Path(args.out) / 'release'}; instructor copy -> {Path(args.out) / 'instructor'}")
+    print(f"student release -> {out / 'release'}; instructor copy -> {out / 'instructor'}")
+    if args.check:
+        seconds = check_instructor_copies(out, written)
+        print("instructor copies run in a fresh kernel (seconds, kernel start included):")
+        for aid, s in seconds.items():
+            print(f"  {aid:<28} {s:6.1f}")
     return 0
 
 

@@ -1,5 +1,5 @@
 # %% markdown
-# # Assignment 7: the KL term of VAE-GAN
+# # Assignment 6: the KL term of VAE-GAN
 #
 # For the VAE-GAN model (`gan_lab.models.vaegan`; Larsen et al., 2016). Its encoder outputs the mean
 # and log-variance of $q(z|x) = \mathcal N(\mu, \mathrm{diag}\,\sigma^2)$, and the prior term

@@ -1,5 +1,5 @@
 # %% markdown
-# # Assignment 5: SinGAN's noise amplitude and per-pixel gradient penalty
+# # Assignment 8: SinGAN's noise amplitude and per-pixel gradient penalty
 #
 # Goes with the chapter *SinGAN: a generative model from a single image*. Two pieces of one scale of
 # SinGAN (Shaham, Dekel & Michaeli, 2019): the amplitude $\sigma_n$ of the noise the scale adds, and the
@@ -41,7 +41,8 @@ exercises.check_noise_amplitude(noise_amplitude)
 # %% markdown
 # ## 2. The per-pixel gradient penalty
 #
-# SinGAN's critic judges patches. Its gradient penalty mixes real and generated images with **one**
+# Assignment 5 wrote WGAN-GP's penalty, one gradient norm per *sample*. SinGAN's critic judges
+# patches, and its gradient penalty mixes real and generated images with **one**
 # weight $\epsilon \sim U[0, 1]$ per image, $\hat x = \epsilon x + (1 - \epsilon)\tilde x$, takes the gradient of
 # the *sum* of the critic's score map with respect to $\hat x$, and penalises, at **every pixel**, the
 # norm of that gradient over the colour channels:

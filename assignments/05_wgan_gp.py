@@ -1,5 +1,5 @@
 # %% markdown
-# # Assignment 6: the gradient penalty of WGAN-GP
+# # Assignment 5: the gradient penalty of WGAN-GP
 #
 # For the WGAN-GP model (`gan_lab.models.wgan_gp`; Gulrajani et al., 2017, Algorithm 1). The
 # critic of a Wasserstein GAN must be 1-Lipschitz; WGAN-GP asks for it softly, by penalising input

@@ -1,5 +1,5 @@
 # %% markdown
-# # Assignment 8: feature matching and minibatch discrimination
+# # Assignment 7: feature matching and minibatch discrimination
 #
 # For the Improved-GAN techniques (`gan_lab.models.improved`; Salimans et al., 2016, sections 3.1
 # and 3.2). Both fight mode collapse: feature matching changes the generator's objective,
