@@ -163,3 +163,16 @@ def test_source_format_errors_name_the_line(tmp_path):
     bad.write_text("# %% tests id=t\nassert True\n")
     with pytest.raises(GanLabError, match="points=N"):
         parse_source(bad)
+
+
+@pytest.mark.slow
+def test_build_check_runs_the_instructor_copies_and_stops_on_a_failing_one(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "01_wrong.py").write_text(
+        "# %% markdown\n# # A reference solution with a bug\n"
+        "# %% solution id=f\ndef f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n"
+        "# %% tests id=test_f points=1\nassert f(1) == 1, 'f must be the identity'\n")
+    assert main(["assignments", "build", "--out", str(tmp_path / "out"), "--source", str(src), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "the instructor copy of 01_wrong fails" in err and "f must be the identity" in err

@@ -97,7 +97,8 @@ def parse_source(path: Path):
         else:
             current["lines"].append(line)
     if not cells:
-        raise GanLabError(f"{path}: no cells; an assignment is a series of '# %% ...' cells (see assignments/README.md)")
+        raise GanLabError(f"{path}: no cells; an assignment is a series of '# %% ...' cells "
+                          f"(see assignments/README.md)")
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = dict(_KERNELSPEC)
@@ -121,7 +122,8 @@ def parse_source(path: Path):
             continue
         if kind == "solution":
             if "### BEGIN SOLUTION" not in source or "### END SOLUTION" not in source:
-                raise GanLabError(f"{where}: a solution cell needs a '### BEGIN SOLUTION' ... '### END SOLUTION' region")
+                raise GanLabError(f"{where}: a solution cell needs a '### BEGIN SOLUTION' ... "
+                                  f"'### END SOLUTION' region")
             meta.update(solution=True, locked=False)
         elif kind == "tests":
             try:
