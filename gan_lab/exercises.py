@@ -67,8 +67,12 @@ def _call(name: str, fn: Callable, *args):
                              f"(`raise NotImplementedError()`) with your code") from None
     except Exception as exc:       # any bug in the student's code is a failed check, with its cause
         shapes = ", ".join(str(tuple(a.shape)) for a in args if hasattr(a, "shape"))
+        hint = ""
+        if "Double" in str(exc) or "dtype" in str(exc):
+            hint = ("; the check passes float64 tensors: make new tensors like the inputs "
+                    "(torch.rand(..., dtype=x.dtype, device=x.device), torch.ones_like(x))")
         raise AssertionError(f"{name}: your function raised {type(exc).__name__}: {exc} "
-                             f"(inputs of shape {shapes})") from exc
+                             f"(inputs of shape {shapes}){hint}") from exc
 
 
 def _scalar(name: str, value, what: str = "a scalar") -> float:
@@ -513,7 +517,7 @@ def check_noise_amplitude(fn: Callable) -> None:
         ref = factor * math.sqrt(mse)
         variants = {
             "the square root is missing: sigma_n is factor times the *root* mean squared error": factor * mse,
-            "the factor is missing (or applied twice)": math.sqrt(mse),
+            "the factor is missing": math.sqrt(mse),
             "the factor is applied twice": factor * factor * math.sqrt(mse),
             "the squared errors are summed instead of averaged over pixels and channels":
                 factor * math.sqrt(mse * x_real.numel()),
@@ -605,8 +609,8 @@ def check_feature_matching(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
         a, b = f_real.flatten(1), f_fake.detach().flatten(1)
         diff_mean = a.mean(dim=0) - b.mean(dim=0)
         variants = {
-            "the reduction is wrong: the features of each sample are compared with those of another sample "
-            "(per-sample distance); feature matching compares the batch *means* of the features":
+            "the reduction is wrong: you compare each real sample's features with one generated sample's "
+            "(a per-sample distance); feature matching compares the batch *means* of the features":
                 float((a - b).pow(2).sum(dim=1).mean()) if a.shape == b.shape else math.nan,
             "the features are compared per sample with a mean over everything; feature matching compares the "
             "batch means": float((a - b).pow(2).mean()) if a.shape == b.shape else math.nan,

@@ -230,3 +230,12 @@ def test_a_bug_in_the_students_code_is_a_failed_check_with_its_cause():
 
     with pytest.raises(AssertionError, match="RuntimeError"):
         ex.check_kl_normal(broken)
+
+
+def test_a_float32_tensor_made_inside_the_function_gets_a_hint():
+    def features(f, T, kernels, kernel_dim):
+        m = (f @ T.float()).view(-1, kernels, kernel_dim)      # float32 weights, float64 features
+        return torch.exp(-(m[:, None] - m[None]).abs().sum(-1)).sum(1) - 1
+
+    with pytest.raises(AssertionError, match="dtype=x.dtype"):
+        ex.check_minibatch_discrimination(features)
