@@ -97,8 +97,8 @@ def test_grade_end_to_end(built, tmp_path):
     for aid in graded:
         (subs / "alice" / aid).mkdir(parents=True)
         shutil.copy(built / "instructor" / aid / f"{aid}.ipynb", subs / "alice" / aid / f"{aid}.ipynb")
-        (subs / "bob").mkdir(exist_ok=True)
-        shutil.copy(built / "release" / aid / f"{aid}.ipynb", subs / "bob" / f"{aid}.ipynb")   # the flat layout
+    (subs / "bob").mkdir()
+    shutil.copy(built / "release" / "01_the_game" / "01_the_game.ipynb", subs / "bob" / "01_the_game.ipynb")  # flat
     # carol: the KL averaged over latent dimensions; the saturating loss where the non-saturating one is
     # asked, and its test cell emptied (nbgrader restores locked test cells from the source)
     _plant(built / "instructor" / "06_vaegan_kl" / "06_vaegan_kl.ipynb", subs / "carol" / "06_vaegan_kl" / "mine.ipynb",
@@ -113,10 +113,12 @@ def test_grade_end_to_end(built, tmp_path):
     assert len(rows) == 3 * len(ASSIGNMENTS)                     # one row per student and assignment
     by = {(r["student"], r["assignment"]): r for r in rows}
     for aid in graded:
-        alice, bob = by["alice", aid], by["bob", aid]
-        assert alice["status"] == bob["status"] == "graded"
-        assert float(alice["score"]) == float(alice["max_score"]) > 0, alice
-        assert float(bob["score"]) == 0.0 and bob["failed_tests"], bob
+        alice = by["alice", aid]
+        assert alice["status"] == "graded" and float(alice["score"]) == float(alice["max_score"]) > 0, alice
+    bob = by["bob", "01_the_game"]                                  # the untouched release: every test fails
+    assert bob["status"] == "graded" and float(bob["score"]) == 0.0
+    assert bob["failed_tests"].split() == ["test_d_loss", "test_g_loss", "test_equilibrium"]
+    assert by["bob", "06_vaegan_kl"]["status"] == "missing"
     # the KL test fails, and the Monte Carlo test too (it compares with her formula): 0 of 6
     kl = by["carol", "06_vaegan_kl"]
     assert kl["status"] == "graded" and float(kl["score"]) == 0 and "test_kl" in kl["failed_tests"].split()
