@@ -108,6 +108,11 @@ def _explain(name: str, got: float, expected: float, variants: dict[str, float],
     raise AssertionError(f"{name}: wrong value on {case}: got {got:.6g}, expected {expected:.6g}{ratio}")
 
 
+def _grad_close(got: Tensor, ref: Tensor) -> bool:
+    """Gradients agree as vectors (the package may compute in float32: compare norms, not elements)."""
+    return float((got - ref).norm()) <= 1e-4 * float(ref.norm()) + 1e-9
+
+
 def _passed(name: str, cases: int) -> None:
     print(f"{name}: {cases} cases passed")
 
@@ -573,7 +578,7 @@ def check_kl_normal(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
                                  f"encoder (do not call .item() or convert to NumPy)")
         got_grads = torch.autograd.grad(value.sum(), (mu, logvar), allow_unused=True)
         ref_grads = torch.autograd.grad(ref_t, (mu, logvar))
-        if any(gg is None or not torch.allclose(gg, rg, rtol=1e-5, atol=1e-9) for gg, rg in zip(got_grads, ref_grads)):
+        if any(gg is None or not _grad_close(gg, rg) for gg, rg in zip(got_grads, ref_grads)):
             raise AssertionError(f"{name}: the value is right but its gradient with respect to mu or logvar "
                                  f"is not; is a part of it detached?")
         cases += 1
@@ -630,7 +635,7 @@ def check_feature_matching(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
                                  f"(no .item(), no .detach() of f_fake)")
         (got_grad,) = torch.autograd.grad(total.sum(), f_fake)
         (ref_grad,) = torch.autograd.grad(ref_t, f_fake)
-        if not torch.allclose(got_grad, ref_grad, rtol=1e-5, atol=1e-9):
+        if not _grad_close(got_grad, ref_grad):
             raise AssertionError(f"{name}: the value is right but the gradient with respect to f_fake is not")
         cases += 1
     _passed(name, cases)
