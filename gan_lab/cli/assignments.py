@@ -27,6 +27,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from gan_lab.cli.common import positive_int
 from gan_lab.utils import GanLabError
 
 #: where the assignment sources live in a checkout of the repository
@@ -55,7 +56,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--out", default="grades.csv", help="the CSV to write (one row per student and assignment)")
     g.add_argument("--source", default=None, help="the assignment sources, or the --out folder of a build "
                                                   f"(default: {SOURCE_DIR})")
-    g.add_argument("--timeout", type=int, default=300, help="seconds a notebook cell may run (default 300)")
+    g.add_argument("--timeout", type=positive_int, default=300, help="seconds a notebook cell may run (default 300)")
     g.set_defaults(func=cmd_grade)
     return parser
 
