@@ -91,6 +91,7 @@ class Config(ConvConfig, BCEConfig):
 
 class Model(BCEGAN):
     family = "dcgan"
+    bf16_parity = True     # benchmarks/precision_parity.py: bf16 inside fp32's seed spread (README)
 
     def build(self):
         c = self.config

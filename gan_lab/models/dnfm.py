@@ -94,6 +94,7 @@ class Config(ConvConfig):
 
 class Model(GANModel):
     family = "dnfm"
+    bf16_parity = True     # benchmarks/precision_parity.py: bf16 inside fp32's seed spread (README)
 
     def build(self):
         c = self.config

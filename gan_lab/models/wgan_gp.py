@@ -87,6 +87,8 @@ class Model(GANModel):
     def build(self):
         c = self.config
         self.family = "wgan-clip" if c.mode == "clip" else "wgan-gp"
+        # benchmarks/precision_parity.py measured the gradient-penalty critic only (README)
+        self.bf16_parity = c.mode == "gp"
         self.G = conv_generator(c)
         self.D = conv_discriminator(c, norm=c.critic_norm)
 
