@@ -301,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            # PIL warns of a decompression bomb it will still open; gan_lab's reader refuses the file by name
+            warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
             args = build_parser().parse_args(argv)
             # the command runs: Ctrl-C raises KeyboardInterrupt (the training loop saves and stops), SIGTERM too
             if signal.SIGINT in previous:

@@ -77,4 +77,6 @@ def cmd_fid(args) -> int:
     p = score["protocol"]
     print(f"{score['label']}: {score['value']}")
     print(f"  ({p['n_a']} vs {p['n_b']} images; weights: {p['weights']})")
+    if score.get("note"):
+        print(f"  note: {score['note']}")
     return 0
