@@ -526,8 +526,8 @@ PROBES: list[Probe] = [
                       lambda ctx: ctx.base_run() / "config.json" / "grid.png")),
     # -- bad values, contradicting flags --
     *[Probe(f"set-{v}", f"--set {v}", "exit 2, one line naming the field",
-            error_probe(*RUN, "--steps", "1", "--set", v, "--out", lambda ctx, v=v: ctx.root / f"set-{v}",
-                        words=(v.split("=")[0],)))
+            error_probe(*RUN, "--model", "dcgan", "--steps", "1", "--set", v, "--out",
+                        lambda ctx, v=v: ctx.root / f"set-{v}", words=(v.split("=")[0],)))
       for v in SET_VALUES],
     Probe("resume-batch-size", "--resume --batch-size 32 (the run has 16)", "exit 2 naming the conflict",
           error_probe("train", "--resume", "--steps", "5", "--batch-size", "32", "--out",
@@ -548,6 +548,9 @@ PROBES: list[Probe] = [
           _history_damage("deleted", _write("history.csv", None), False, ("missing",))),
     Probe("history-torn", "a row after the checkpoint cut short mid-number (no newline)", "repaired, said so, resumed",
           _history_damage("torn", _write("history.csv", _torn_row), True, ("torn",))),
+    Probe("history-cut-at-checkpoint", "the row of the checkpoint's step cut mid-number (no newline)",
+          "refused, one line (that step is lost)",
+          _history_damage("cut", _write("history.csv", lambda b: b[:-12]), False, ("lacks steps 4",))),
     Probe("config-garbage", "config.json overwritten with garbage, then --resume", "exit 0 or one line",
           lambda ctx: _config_damage(ctx)),
     Probe("checkpoint-truncated", "last.pt cut in half, then sample", "exit 2, one line",
