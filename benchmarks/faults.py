@@ -603,39 +603,49 @@ def _pickled(ctx):
 
 # -- the long part -------------------------------------------------------------------------------------------------
 def long_kills(ctx: Context, n: int, steps: int) -> Probe:
-    """N SIGKILLs at random moments (every fourth inside a checkpoint write), each followed by a resume."""
+    """N SIGKILLs, each followed by a check that last.pt loads and a resume; then the final weights.
+
+    The moments cycle through: during training (a random 0-2 s after the process's first new
+    history row), during start-up (a random 0.05-1.5 s after the process starts), during training
+    again, and half way through a checkpoint write (a random fraction of the bytes, in one of the
+    next three writes).
+    """
     out = ctx.root / "kills"
     args = [*RUN, "--steps", str(steps), "--out", str(out), "--checkpoint-every", "5"]
     resume = ["train", "--resume", "--steps", str(steps), "--out", str(out), "--no-progress", "--checkpoint-every", "5"]
-    good, notes = 0, []
+    good, notes, finished = 0, [], 0
     for i in range(n):
-        command = resume if (out / "checkpoints" / "last.pt").exists() else args
         if (out / "config.json").exists() and not (out / "checkpoints" / "last.pt").exists():
             shutil.rmtree(out)                   # killed before its first checkpoint: start again
-        if i % 4 == 3:
+        command = resume if (out / "checkpoints" / "last.pt").exists() else args
+        before, rows = checkpoint_step(out), history_rows(out)
+        where = ("in training", "in start-up", "in training", "in a checkpoint write")[i % 4]
+        if where == "in a checkpoint write":
             proc = spawn(command, kill_in_save=(ctx.rng.randint(1, 3), ctx.rng.uniform(0.05, 0.95)))
-            where = "in a checkpoint write"
         else:
             proc = spawn(command)
-            time.sleep(ctx.rng.uniform(0.5, 8.0))
+            if where == "in training":
+                wait_until(lambda: history_rows(out) > rows, proc)
+                time.sleep(ctx.rng.uniform(0.0, 2.0))
+            else:
+                time.sleep(ctx.rng.uniform(0.05, 1.5))
             proc.send_signal(signal.SIGKILL)
-            where = "at random"
         proc.communicate(timeout=600)
+        finished += proc.returncode == 0
         try:
             step = checkpoint_step(out)
             good += 1
-            notes.append(f"{i + 1}: {where}, last.pt step {step}")
+            notes.append(f"{i + 1:2d}: {where}: history row {history_rows(out)}, last.pt step {before} -> {step}"
+                         + (" (it finished first)" if proc.returncode == 0 else ""))
         except Exception as exc:                                          # noqa: BLE001
-            notes.append(f"{i + 1}: {where}: last.pt does not load ({short(exc, 60)})")
-        if proc.returncode == 0:
-            notes[-1] += " (finished before the kill)"
+            notes.append(f"{i + 1:2d}: {where}: last.pt does not load ({short(exc, 60)})")
     proc = spawn(resume)
     _, err = proc.communicate(timeout=3600)
     equal = proc.returncode == 0 and same(weights(out)["state"], ctx.straight(steps))
     print("\n".join(notes), flush=True)
-    return Probe(f"sigkill-x{n}", f"{n} SIGKILLs at random moments (every 4th mid-checkpoint), resume after each",
-                 f"{n} of {n} last.pt load; final weights = straight run",
-                 lambda _: (f"{good} of {n} last.pt load; final weights "
+    return Probe(f"sigkill-x{n}", f"{n} SIGKILLs (training, start-up, training, mid-checkpoint, ...), resume after each",
+                 f"{n} of {n} last.pt load; final weights = straight {steps}-step run",
+                 lambda _: (f"{good} of {n} last.pt load ({finished} runs ended before their kill); final weights "
                             f"{'bitwise equal' if equal else 'DIFFERENT: ' + short(err, 40)}", good == n and equal))
 
 
@@ -692,9 +702,9 @@ def table(rows: list[tuple[str, str, str, str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--long", action="store_true", help="add N SIGKILLs with resume and the soak")
-    parser.add_argument("--kills", type=int, default=20, help="SIGKILLs in --long (default 20)")
+    parser.add_argument("--kills", type=int, default=20, help="SIGKILLs in --long (default 20; 0: none)")
     parser.add_argument("--kill-steps", type=int, default=4000, help="steps of the run killed in --long")
-    parser.add_argument("--soak-steps", type=int, default=20000, help="steps of the soak in --long")
+    parser.add_argument("--soak-steps", type=int, default=20000, help="steps of the soak in --long (0: no soak)")
     parser.add_argument("--soak-every", type=float, default=5.0, help="seconds between RSS samples")
     parser.add_argument("--steps", type=int, default=300, help="steps of the signal chain (fast part)")
     parser.add_argument("--only", default="", help="comma-separated words: run the probes whose name has one")
@@ -720,8 +730,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((probe.name, probe.expected, observed, ok))
             print(f"  {probe.name}: {ok} ({time.time() - t0:.1f} s)", flush=True)
         if args.long:
-            for make in (lambda: long_kills(ctx, args.kills, args.kill_steps),
-                         lambda: soak(ctx, args.soak_steps, args.soak_every)):
+            makers = [lambda: long_kills(ctx, args.kills, args.kill_steps)] if args.kills else []
+            makers += [lambda: soak(ctx, args.soak_steps, args.soak_every)] if args.soak_steps else []
+            for make in makers:
                 try:
                     probe = make()
                 except Exception as exc:                                  # noqa: BLE001
