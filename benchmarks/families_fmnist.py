@@ -89,11 +89,12 @@ def run_one(name: str, args, data, classifier) -> dict:
     tracker = ClassifierFDTracker(every=args.every, n=args.n)
     tconfig = TrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed, out=str(out),
                           device="cpu", sample_every=args.every, checkpoint_every=args.steps,
-                          progress=not args.quiet)
+                          progress=not args.quiet, precision=getattr(args, "precision", "fp32"))
     start = time.perf_counter()
     history = train(model, data, tconfig, callbacks=[tracker])
     seconds = time.perf_counter() - start
     result = {"run": name, "family": family_name, "config": config.to_dict(), "steps": args.steps,
+              "precision": "bf16" if model.amp else "fp32",
               "batch_size": args.batch_size, "s_per_step": seconds / args.steps,
               "fd_classifier": {"0": fd0, **{str(s): v for s, v in zip(tracker.steps, tracker.values)}},
               "last100": tail_means(history)}

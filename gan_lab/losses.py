@@ -164,6 +164,7 @@ def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     ``logvar`` is :math:`\log\sigma^2`; both tensors are (B, J).
     """
     # per-sample sum over latent dimensions, then the batch mean
+    mu, logvar = mu.float(), logvar.float()                    # fp32 under bf16 autocast too
     return (-0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())).flatten(1).sum(dim=1).mean()
 
 
@@ -179,7 +180,7 @@ def noise_penalty(z: Tensor, z_rec: Tensor) -> Tensor:
     """
     if z.shape != z_rec.shape:
         raise ValueError(f"z {tuple(z.shape)} and z_rec {tuple(z_rec.shape)} must have the same shape")
-    return (z_rec - z).pow(2).flatten(1).sum(dim=1).mean()
+    return (z_rec.float() - z.float()).pow(2).flatten(1).sum(dim=1).mean()
 
 
 class VAEGANDLoss(NamedTuple):
@@ -250,7 +251,7 @@ def llike_loss(f_real: Tensor, f_rec: Tensor) -> Tensor:
     summed over the features of a sample and averaged over the batch. ``f_real``, ``f_rec``:
     the features of layer :math:`l` of D, (B, ...), flattened here.
     """
-    f_real, f_rec = f_real.flatten(1), f_rec.flatten(1)       # (B, F)
+    f_real, f_rec = f_real.flatten(1).float(), f_rec.flatten(1).float()   # (B, F), fp32 under autocast too
     if f_real.shape != f_rec.shape:
         raise ValueError(f"f_real {tuple(f_real.shape)} and f_rec {tuple(f_rec.shape)} must have the same shape")
     # 0.5 ||Dis_l(x) - Dis_l(x~)||^2 per sample, batch mean
@@ -317,7 +318,7 @@ def feature_matching(f_real: Tensor, f_fake: Tensor, std_weight: float = 0.0, ep
         without :math:`\lambda_2` (so it can be plotted when :math:`\lambda_2 = 0`, where it is
         not part of ``total``).
     """
-    f_real, f_fake = f_real.flatten(1), f_fake.flatten(1)     # (B, F)
+    f_real, f_fake = f_real.flatten(1).float(), f_fake.flatten(1).float()   # (B, F), fp32 under autocast too
     if f_real.shape[1] != f_fake.shape[1]:
         raise ValueError(f"feature sizes differ: {f_real.shape[1]} vs {f_fake.shape[1]}")
     # squared distance between the batch means

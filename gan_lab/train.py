@@ -24,7 +24,8 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -36,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from gan_lab.callbacks import SampleGrid
 from gan_lab.data import Augment, BatchStream
 from gan_lab.run import RunDir
-from gan_lab.utils import GanLabError, pick_device, seed_everything
+from gan_lab.utils import PRECISIONS, GanLabError, pick_device, resolve_precision, seed_everything
 
 
 class NonFiniteLossError(GanLabError):
@@ -55,8 +56,9 @@ class TrainConfig:
     preset: str | None = None       # the family Config preset the model was built from ("tiny" with --fast)
     augment: bool = False           # rotation/shift/flip of real images (dcgan-thesis-mnist-afhq §4)
     device: str = "auto"
-    amp: bool = False               # bf16 autocast (CUDA)
-    channels_last: bool = False     # NHWC memory format (CUDA, convolutional nets)
+    precision: str = "auto"         # "fp32", "bf16" (autocast) or "auto"; the loop records the one it used
+    amp: bool = False               # the old switch for bf16 autocast: amp=True means precision "bf16"
+    channels_last: bool = False     # NHWC memory format for convolutional nets (CUDA or CPU)
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_every: int = 0             # also keep checkpoints/step_XXXXXX.pt every N steps (0: only last.pt)
@@ -65,6 +67,12 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise GanLabError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.amp:
+            if self.precision == "fp32":
+                raise GanLabError("amp=True (bf16 autocast) contradicts precision 'fp32'; give one of them")
+            object.__setattr__(self, "precision", "bf16")
         for name in ("steps", "batch_size", "log_every", "n_samples"):
             if getattr(self, name) < 1:
                 raise GanLabError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -206,6 +214,41 @@ def _mean_logs(logs: list[dict]) -> dict:
     return {k: sum(log[k] for log in logs) / len(logs) for k in logs[0]}
 
 
+def saved_precision(train_config: dict) -> str:
+    """The precision a checkpoint's run trained in (runs from before the choice existed: from ``amp``)."""
+    precision = train_config.get("precision")
+    if precision in ("fp32", "bf16"):
+        return precision
+    return "bf16" if train_config.get("amp") else "fp32"
+
+
+def _settle_precision(model, config: TrainConfig, device: torch.device, saved: dict | None = None,
+                      checkpoint: Path | None = None) -> TrainConfig:
+    """``config`` with its precision resolved to fp32 or bf16 for ``model`` on ``device``.
+
+    On resume (``saved``: the checkpoint's train config) the run keeps the precision it was started
+    in: ``auto`` becomes that one, and an explicit other precision is refused (bf16 and fp32 steps
+    differ, so the resumed run would not be the one started).
+    """
+    precision = config.precision
+    if saved is not None:
+        before = saved_precision(saved)
+        if precision == "auto":
+            precision = before
+        elif precision != before:
+            raise GanLabError(f"{checkpoint} was trained in {before}; resuming it in {precision} would not continue "
+                              f"the same run. Use --precision {before} (or leave --precision out)")
+    precision, note = resolve_precision(precision, device, parity=model.bf16_parity)
+    if precision == "bf16" and not model.autocast_ok:
+        if config.precision == "auto":
+            precision = "fp32"
+        else:
+            raise GanLabError(f"{model.family} does not train under bf16 autocast; use --precision fp32")
+    if note:
+        warnings.warn(note, stacklevel=3)
+    return replace(config, precision=precision, amp=precision == "bf16")
+
+
 def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False, allow_history_gap: bool = False):
     """Train ``model`` on ``data`` as ``config`` says.
 
@@ -232,12 +275,6 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False, 
 
     if world_size > 1 and not model.data_parallel:
         raise GanLabError(f"{model.family} trains in one process; run it without torchrun")
-    if config.amp and not model.autocast_ok:
-        raise GanLabError(f"{model.family} does not train under bf16 autocast; leave out --amp")
-    if config.amp and device.type != "cuda":
-        raise GanLabError(f"--amp (bf16 autocast) is for CUDA devices; this run is on {device.type}")
-    if config.channels_last and device.type != "cuda":
-        raise GanLabError(f"--channels-last is for CUDA devices; this run is on {device.type}")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
@@ -248,11 +285,13 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False, 
         state.step, state.batches_seen = payload["step"], payload["batches_seen"]
         if state.step >= config.steps:
             raise GanLabError(f"{last} is already at step {state.step}; ask for more --steps than that to go on")
+        config = _settle_precision(model, config, device, payload.get("train_config", {}), last)
     else:
+        config = _settle_precision(model, config, device)
         seed_everything(config.seed + rank)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    model.amp = config.amp
+    model.amp = config.precision == "bf16"
     if world_size > 1:
         _wrap_ddp(model, device)
 

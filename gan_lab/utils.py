@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -117,6 +118,74 @@ def pick_device(name: str | None = "auto") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise GanLabError(f"device {name!r} was asked for but MPS is not available here; use --device cpu")
     return device
+
+
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (without it PyTorch emulates bf16, slower than fp32).
+
+    x86: the ``avx512_bf16`` or ``amx_bf16`` flags of ``/proc/cpuinfo``; 64-bit Arm: ``bf16`` in its
+    features (Linux) or ``hw.optional.arm.FEAT_BF16`` (macOS). ``GAN_LAB_CPU_BF16=0/1`` overrides the
+    detection (tests; a CPU the detection misreads).
+    """
+    forced = os.environ.get("GAN_LAB_CPU_BF16", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        text = ""
+    if text:
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip().lower() in ("flags", "features"):
+                words = set(value.split())
+                return bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
+        return False
+    if sys.platform == "darwin":
+        import subprocess
+        try:
+            out = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True,
+                                 text=True, timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return out == "1"
+    return False
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 autocast natively (fast): CUDA with bf16 support, or such a CPU."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return cpu_has_native_bf16()
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device, parity: bool = True) -> tuple[str, str | None]:
+    """``(precision, note)``: the precision to train or sample in, ``"fp32"`` or ``"bf16"``.
+
+    ``"auto"`` is bf16 where the device runs it natively and the model family reached the same
+    quality in bf16 as in fp32 (``parity``, measured by ``benchmarks/precision_parity.py``), else
+    fp32. An explicit ``"bf16"`` on a CPU without native bf16 works but is slow: the note says so.
+    bf16 on a device other than CUDA or the CPU is an error.
+    """
+    if precision not in PRECISIONS:
+        raise GanLabError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return ("bf16" if parity and native_bf16(device) else "fp32"), None
+    if precision == "bf16":
+        if device.type not in ("cuda", "cpu"):
+            raise GanLabError(f"bf16 autocast is supported here on CUDA and CPU devices, not {device.type}; "
+                              f"use --precision fp32")
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise GanLabError("this CUDA GPU has no bf16 support; use --precision fp32")
+        if device.type == "cpu" and not cpu_has_native_bf16():
+            return "bf16", ("this CPU has no native bf16 (no avx512_bf16/amx_bf16 or Arm bf16): PyTorch emulates "
+                            "it, which is slower than fp32; --precision fp32 (or auto) is faster here")
+    return precision, None
 
 
 def get_rng_state() -> dict:

@@ -36,7 +36,8 @@ def test_fast_resume_equals_straight_run(tmp_path):
     (["--limit", "100"], "--limit: the run has 2048, you gave 100"),
     (["--seed", "3"], "--seed: the run has 0, you gave 3"),
     (["--augment"], "--augment"),
-    (["--amp"], "--amp: the run has False, you gave True"),
+    (["--amp"], "--precision: the run has 'fp32', you gave 'bf16'"),
+    (["--precision", "bf16"], "--precision: the run has 'fp32', you gave 'bf16'"),
     (["--preset", "fashion_mnist"], "--preset: the run has 'tiny'"),
     (["--model", "dcgan"], "vanilla run, not --model dcgan"),
 ])

@@ -155,13 +155,6 @@ def test_corrupt_checkpoint(tmp_path):
         load_file(path)
 
 
-def test_amp_and_channels_last_need_cuda(tmp_path, fashion_small):
-    if torch.cuda.is_available():
-        pytest.skip("CUDA present")
-    with pytest.raises(GanLabError, match="CUDA"):
-        train(fresh(), fashion_small, run_config(tmp_path, amp=True, device="cpu"))
-
-
 @pytest.mark.parametrize("bad", [dict(steps=0), dict(batch_size=0), dict(sample_every=-1)])
 def test_bad_train_config(bad):
     with pytest.raises(GanLabError):

@@ -47,8 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a field of the family's Config, e.g. --set lr_g=1e-4 (repeatable)")
     t.add_argument("--augment", action="store_true", help="rotation ±10°, shift 0.1, horizontal flip")
     t.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
-    t.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
-    t.add_argument("--channels-last", action="store_true", help="NHWC memory format (CUDA)")
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                   help="auto (default): bf16 autocast where the device runs it natively and the family kept "
+                        "fp32's quality in bf16, else fp32")
+    t.add_argument("--amp", action="store_true", help="the same as --precision bf16")
+    t.add_argument("--channels-last", action="store_true", help="NHWC memory format (convolutional nets)")
     t.add_argument("--sample-every", type=int, default=None)
     t.add_argument("--checkpoint-every", type=int, default=None)
     t.add_argument("--keep-every", type=int, default=0)
@@ -67,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto")
     s.add_argument("--no-ema", action="store_true", help="sample from G even if the run kept an EMA copy")
+    s.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto (default): the precision the run trained in, where the device runs it natively")
     s.set_defaults(func=cmd_sample)
 
     # the subcommands of the other command-line modules; they import the library when run
@@ -155,12 +160,24 @@ def _train_config(args, out: Path):
     values = dict(out=str(out), seed=args.seed or 0, data=info.name if info else str(data),
                   data_root=args.data_root, limit=args.limit or (2048 if args.fast else None),
                   preset=args.preset or ("tiny" if args.fast else None), augment=args.augment, device=args.device,
-                  amp=args.amp, channels_last=args.channels_last, keep_every=args.keep_every,
+                  precision=_given_precision(args) or "auto", channels_last=args.channels_last,
+                  keep_every=args.keep_every,
                   progress=not args.no_progress)
     for key in ("steps", "batch_size", "sample_every", "checkpoint_every"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     return base(**values)
+
+
+def _given_precision(args) -> str | None:
+    """The precision the flags ask for (``--amp`` is ``bf16``), or None when they leave it to the run."""
+    from gan_lab.utils import GanLabError
+
+    if args.amp and args.precision not in (None, "bf16"):
+        raise GanLabError(f"--amp means --precision bf16, which contradicts --precision {args.precision}; give one")
+    if args.amp:
+        return "bf16"
+    return None if args.precision in (None, "auto") else args.precision
 
 
 def _resume_config(args, out: Path, payload: dict):
@@ -172,7 +189,7 @@ def _resume_config(args, out: Path, payload: dict):
     """
     from gan_lab.data import registry
     from gan_lab.models import get_family
-    from gan_lab.train import TrainConfig
+    from gan_lab.train import TrainConfig, saved_precision
     from gan_lab.utils import GanLabError
 
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -183,9 +200,11 @@ def _resume_config(args, out: Path, payload: dict):
         given.append(("--batch-size", saved.get("batch_size", 64), args.batch_size))
     if args.seed is not None:
         given.append(("--seed", saved.get("seed", 0), args.seed))
-    for flag in ("augment", "amp", "channels_last"):
+    for flag in ("augment", "channels_last"):
         if getattr(args, flag):
             given.append((f"--{flag.replace('_', '-')}", saved.get(flag, False), True))
+    if _given_precision(args):
+        given.append(("--precision", saved_precision(saved), _given_precision(args)))
     if args.limit is not None or args.fast:
         given.append(("--limit" if args.limit is not None else "--fast (limit)", saved.get("limit"),
                       args.limit or 2048))
@@ -241,6 +260,7 @@ def cmd_sample(args) -> int:
                               f"give the --out folder of a gan-lab train run or a .pt file")
         checkpoint = run.last_checkpoint
     model, payload = load_checkpoint(checkpoint, map_location=device)
+    model.amp = _sample_precision(args.precision, payload, model, device) == "bf16"
     images = model.preview(args.n, args.seed, use_ema=not args.no_ema)   # fixed noise from --seed
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
@@ -253,6 +273,24 @@ def cmd_sample(args) -> int:
                           f"write to") from None
     print(f"{args.n} samples of {payload['family']} at step {payload['step']} -> {out}")
     return 0
+
+
+def _sample_precision(asked: str, payload: dict, model, device) -> str:
+    """fp32 or bf16 for sampling: ``auto`` is the run's own precision where ``device`` runs bf16 natively."""
+    from gan_lab.train import saved_precision
+    from gan_lab.utils import GanLabError, native_bf16, resolve_precision
+
+    if not model.autocast_ok:
+        if asked == "bf16":
+            raise GanLabError(f"{model.family} has no bf16 path; sample with --precision fp32")
+        return "fp32"
+    if asked == "auto":
+        trained = saved_precision(payload.get("train_config") or {})
+        return "bf16" if trained == "bf16" and native_bf16(device) else "fp32"
+    precision, note = resolve_precision(asked, device)
+    if note:
+        warnings.warn(note)
+    return precision
 
 
 class Terminated(KeyboardInterrupt):

@@ -202,7 +202,7 @@ class GANModel(nn.Module):
     def __init__(self, config: BaseConfig, **kwargs):
         super().__init__()
         self.config = config
-        self.amp = False                  # bf16 autocast; the loop turns it on for CUDA when asked
+        self.amp = False                  # bf16 autocast; the loop turns it on for precision "bf16"
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.G_ema: nn.Module | None = None
         # the bare nets when the loop wraps them (DistributedDataParallel); see :meth:`bare`
@@ -252,6 +252,9 @@ class GANModel(nn.Module):
     #: whether the loop may train this family on several processes (DDP) and under bf16 autocast
     data_parallel: ClassVar[bool] = True
     autocast_ok: ClassVar[bool] = True
+    #: whether ``precision="auto"`` may pick bf16: True only for families whose bf16 runs matched
+    #: fp32's quality within the seed spread (``benchmarks/precision_parity.py``; table in the README)
+    bf16_parity: ClassVar[bool] = False
 
     # -- hooks of the training loop (all optional) ----------------------------------------------
     def init_kwargs(self) -> dict:
@@ -320,7 +323,8 @@ class GANModel(nn.Module):
         was_training = net.training
         net.eval()
         try:
-            return net(z.to(self.device)).float()
+            with self.autocast():
+                return net(z.to(self.device)).float()
         finally:
             net.train(was_training)
 
