@@ -88,7 +88,7 @@ def run_one(name: str, args, data, classifier) -> dict:
     fd0 = classifier_frechet_distance(model, n=args.n, classifier=classifier)["value"]
     tracker = ClassifierFDTracker(every=args.every, n=args.n)
     tconfig = TrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed, out=str(out),
-                          device="cpu", sample_every=args.every, checkpoint_every=args.steps,
+                          device=getattr(args, "device", "cpu"), sample_every=args.every, checkpoint_every=args.steps,
                           progress=not args.quiet, precision=getattr(args, "precision", "fp32"))
     start = time.perf_counter()
     history = train(model, data, tconfig, callbacks=[tracker])

@@ -60,9 +60,15 @@ def summarise(results: dict, families, seeds) -> list[dict]:
     return rows
 
 
+def device_label(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA)"
+    return f"CPU ({torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()})"
+
+
 def markdown(rows: list[dict], args) -> str:
     lines = [f"Fashion-MNIST 28 px, {args.steps} steps, batch {args.batch_size}, seeds {' '.join(map(str, args.seeds))}, "
-             f"CPU ({torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}). Classifier distance "
+             f"{device_label(args.device)}. Classifier distance "
              f"at the end (lower is better), mean ± std over seeds.", "",
              "| family | fp32 | bf16 | bf16 inside fp32 mean ± std | inside fp32 min-max | ms/step fp32 | ms/step bf16 | speed-up |",
              "|---|---|---|---|---|---|---|---|"]
@@ -84,15 +90,21 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--n", type=int, default=1000, help="generated images per distance")
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
+                   help="train only these (e.g. one per process to run the sweep in parallel on a GPU)")
+    p.add_argument("--summary-only", action="store_true", help="train nothing: tabulate the finished runs in --out")
+    p.add_argument("--device", default="cpu", help="cpu (the default, the setting of the table) or cuda")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)   # smoke tests only
     p.add_argument("--out", default="runs/parity")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    data = load_data("fashion-mnist", image_size=28, channels=1)
-    classifier = load_classifier("fashion-mnist")
+    if not args.summary_only:
+        data = load_data("fashion-mnist", image_size=28, channels=1, limit=args.limit)
+        classifier = load_classifier("fashion-mnist")
     results = {}
     for family in args.families:
         for seed in args.seeds:
@@ -102,9 +114,11 @@ def main(argv=None) -> int:
                 if done.exists():
                     results[key] = json.loads(done.read_text())
                     continue
+                if precision not in args.precisions or args.summary_only:
+                    continue
                 run_args = argparse.Namespace(steps=args.steps, batch_size=args.batch_size, every=args.steps,
                                               n=args.n, seed=seed, out=str(out / key), quiet=args.quiet,
-                                              precision=precision)
+                                              precision=precision, device=args.device)
                 results[key] = run_one(family, run_args, data, classifier)
                 print(f"{key}: {final_distance(results[key]):.0f} "
                       f"({results[key]['s_per_step'] * 1000:.0f} ms/step)", flush=True)

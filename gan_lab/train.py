@@ -299,7 +299,8 @@ def train(model, data, config: TrainConfig, callbacks=(), resume: bool = False, 
         stream = data
     else:
         stream = BatchStream(data, config.batch_size, seed=config.seed, device=device,
-                             augment=_augment(config), rank=rank, world_size=world_size)
+                             augment=_augment(config), rank=rank, world_size=world_size,
+                             memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
     history_writer = run.history_writer()
     if state.is_main:
         if resume:

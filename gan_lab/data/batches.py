@@ -187,7 +187,8 @@ class BatchStream:
 
     def __init__(self, data: ImageData | torch.Tensor, batch_size: int, seed: int = 0,
                  device: str | torch.device = "cpu", augment: Augment | None = None,
-                 rank: int = 0, world_size: int = 1, pin_memory: bool | None = None):
+                 rank: int = 0, world_size: int = 1, pin_memory: bool | None = None,
+                 memory_format: torch.memory_format = torch.contiguous_format):
         images = data.images if isinstance(data, ImageData) else data
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
             raise GanLabError("BatchStream needs ImageData or a uint8 tensor of shape (N, C, H, W)")
@@ -213,6 +214,7 @@ class BatchStream:
         self.world_size = world_size
         self.pin_memory = (self.device.type == "cuda") if pin_memory is None else bool(pin_memory)
         self._orders: dict[int, torch.Tensor] = {}
+        self.memory_format = memory_format      # torch.channels_last for nets kept in NHWC
 
     def __len__(self) -> int:
         """Whole batches per epoch (the stream itself never ends)."""
@@ -256,6 +258,8 @@ class BatchStream:
         if self.augment is not None:
             g = torch.Generator().manual_seed(_mix_seed("augment", self.seed, index, self.rank))
             x = self.augment(x, g)
+        if self.memory_format is not torch.contiguous_format:
+            x = x.contiguous(memory_format=self.memory_format)
         return x
 
     def batch_labels(self, index: int) -> torch.Tensor | None:

@@ -153,7 +153,12 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, notes: list[str] | None = None) -
     try:
         with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
             warnings.simplefilter("always")
-            value = float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+            try:
+                value = float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+            except TypeError as exc:     # pytorch-fid 0.3.0 passes sqrtm(disp=False), which SciPy 1.18 removed
+                if "disp" not in str(exc):
+                    raise
+                value = _frechet_formula(mu1, sigma1, mu2, sigma2)
     except ValueError as exc:
         raise GanLabError(f"the Fréchet distance is numerically unstable here ({exc}); use more samples "
                           f"(well above the feature dimension, {np.atleast_1d(mu1).shape[0]})") from exc
@@ -183,6 +188,29 @@ def rank_note(n_a: int | None, n_b: int | None, dims: int) -> str | None:
     return (f"only {n} images on one side for {dims}-d features: the covariance has rank at most {n - 1} < {dims}, "
             f"so this score is biased and not comparable with scores from other sample sizes; use more than "
             f"{dims} images per side (10,000 or more is usual for FID)")
+
+
+def _frechet_formula(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    r""":math:`\lVert\mu_1-\mu_2\rVert^2 + \mathrm{tr}(\Sigma_1 + \Sigma_2 - 2(\Sigma_1\Sigma_2)^{1/2})`, with
+    pytorch-fid's numerical conventions (``eps`` on the diagonals when the product's square root is not
+    finite; a complex root with a negligible imaginary part is taken as real) for SciPy versions its own
+    code no longer runs on."""
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
+        raise ValueError("the two sets of statistics have different dimensions")
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"imaginary component {np.max(np.abs(covmean.imag))}")
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
 
 def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
