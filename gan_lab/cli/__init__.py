@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     # the subcommands of the other command-line modules; they import the library when run
     for module in (metrics_cli, singan_cli):
         module.register_cli(sub)
+    from gan_lab.cli import assignments as assignments_cli      # nbgrader is imported only when it runs
+    assignments_cli.register_cli(sub)
     return parser
 
 
