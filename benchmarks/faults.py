@@ -243,8 +243,11 @@ def wait_until(predicate, proc: subprocess.Popen | None = None, timeout: float =
 def tmpfs(path: Path, size: str, read_only: bool = False):
     """A tmpfs of ``size`` at ``path`` (read-only once the body's setup calls ``remount``); Skip if not allowed."""
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True)
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                              capture_output=True, text=True)
+    except OSError as exc:                       # no mount command at all
+        raise Skip(f"cannot run mount ({exc.strerror or exc})") from None
     if done.returncode != 0:
         raise Skip(f"cannot mount a tmpfs here ({short(done.stderr or done.returncode, 60)}); needs root "
                    f"with CAP_SYS_ADMIN")
@@ -743,7 +746,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             for mount in (root / "full", root / "ro"):
-                subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+                if mount.is_mount():
+                    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
             shutil.rmtree(root, ignore_errors=True)
     print()
     print(table(rows))
