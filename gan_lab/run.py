@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -170,13 +171,16 @@ class RunDir:
         try:
             return save_checkpoint(path, model, step, train_config, batches_seen)
         except (OSError, RuntimeError) as exc:
-            # torch.save reports a failed write as a RuntimeError ("... failed writing file ...")
-            if isinstance(exc, RuntimeError) and "writ" not in str(exc).lower():
+            # torch.save reports a failed write as a RuntimeError ("... failed writing file ...", or on a full
+            # tmpfs "[enforce fail at inline_container.cc] . unexpected pos N vs M")
+            if isinstance(exc, RuntimeError) and not any(w in str(exc).lower() for w in ("writ", "unexpected pos")):
                 raise
             if getattr(exc, "errno", None) == errno.ENOSPC or "space" in str(exc).lower():
                 reason = "no space left on device"
             else:
-                reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+                free = shutil.disk_usage(path.parent).free / 2 ** 20
+                reason = (f"the write failed ({(getattr(exc, 'strerror', None) or str(exc)).splitlines()[0].strip()}; "
+                          f"{free:.1f} MB free there: a full disk?)")
             kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
             raise GanLabError(f"{reason} while writing {path} at step {step}; {kept}. Free space (or choose "
                               f"another --out) and continue with --resume") from None
@@ -307,9 +311,12 @@ class HistoryWriter:
                 or not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) for name in header)):
             raise GanLabError(f"{self.path} has no valid header (expected step,loss_...; found {','.join(header)[:60]!r})")
         bad = [i for i, row in enumerate(body) if not _valid_row(row, len(header))]
-        if bad and bad[-1] == len(body) - 1:            # a write cut short at the end of the file
+        with self.path.open("rb") as fh:                # every row is written with its newline: none, a cut write
+            fh.seek(-1, os.SEEK_END)
+            cut = fh.read(1) != b"\n"
+        if body and (cut or (bad and bad[-1] == len(body) - 1)):     # a write cut short at the end of the file
             notes.append(f"dropped a torn last row of {self.path}: {','.join(body[-1])[:60]!r}")
-            body, bad = body[:-1], bad[:-1]
+            body, bad = body[:-1], [i for i in bad if i < len(body) - 1]
         if bad:
             raise GanLabError(f"{self.path} has unreadable rows (row {bad[0] + 2}: {','.join(body[bad[0]])[:60]!r})")
         return header, body

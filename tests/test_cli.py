@@ -125,6 +125,24 @@ def test_signal_during_start_up_is_one_line(tmp_path, capsys, monkeypatch, signu
     err = capsys.readouterr().err
     assert err.startswith("gan-lab: interrupted") and "Traceback" not in err
 
+    # the real entry point, signalled at moments from the first line of gan_lab's code (Python's own
+    # start-up before it, site and .pth files, is not ours to handle) through the imports into the loading
+    for delay in (0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5):
+        proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "gan_lab", "train", "--model", "vanilla",
+                                 "--fast", "--steps", "100000", "--out", str(tmp_path / f"p{delay}"), "--no-progress"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        for line in proc.stderr:                # -X importtime reports the package once it is imported
+            if line.rstrip().endswith("| gan_lab"):
+                break
+        time.sleep(delay)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+        err = "".join(line for line in err.splitlines(True) if not line.startswith("import time:"))
+        assert proc.returncode == code, (delay, err)
+        assert "Traceback" not in err and "Exception ignored" not in err, (delay, err)
+        assert err.strip().splitlines()[-1].startswith("gan-lab: interrupted"), (delay, err)
+
 
 def test_sigterm_during_training_exits_143(tmp_path):
     out = tmp_path / "r"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import threading
@@ -17,10 +18,12 @@ from pathlib import Path
 from gan_lab.cli import metrics as metrics_cli
 from gan_lab.cli import singan as singan_cli
 from gan_lab.cli.common import parse_overrides, positive_int
-from gan_lab.data import default_shape, registry
-from gan_lab.utils import GanLabError
+
+# Nothing above imports torch or the library: main() sets up Ctrl-C and SIGTERM first (see _exit_at_once).
+
 
 def build_parser() -> argparse.ArgumentParser:
+    from gan_lab.data import registry
     from gan_lab.models import FAMILIES
 
     parser = argparse.ArgumentParser(prog="gan-lab", description="Train, sample and evaluate GANs.")
@@ -81,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def model_config(family_name: str, args) -> object:
     """The family's Config from --fast / --preset / --image-size / --channels / --set."""
+    from gan_lab.data import default_shape
     from gan_lab.models import get_family, make_config
+    from gan_lab.utils import GanLabError
 
     family = get_family(family_name)
     values = parse_overrides(family.Config, args.overrides)
@@ -101,7 +106,7 @@ def cmd_train(args) -> int:
     from gan_lab.models import get_family
     from gan_lab.run import RunDir
     from gan_lab.train import check_memory, train
-    from gan_lab.utils import pick_device, seed_everything
+    from gan_lab.utils import GanLabError, pick_device, seed_everything
 
     if args.model == "singan":
         raise GanLabError("SinGAN learns from one image: train it with "
@@ -148,6 +153,7 @@ def cmd_train(args) -> int:
 
 
 def _train_config(args, out: Path):
+    from gan_lab.data import registry
     from gan_lab.train import TrainConfig
 
     base = TrainConfig.fast if args.fast else TrainConfig
@@ -167,6 +173,8 @@ def _train_config(args, out: Path):
 
 def _given_precision(args) -> str | None:
     """The precision the flags ask for (``--amp`` is ``bf16``), or None when they leave it to the run."""
+    from gan_lab.utils import GanLabError
+
     if args.amp and args.precision not in (None, "bf16"):
         raise GanLabError(f"--amp means --precision bf16, which contradicts --precision {args.precision}; give one")
     if args.amp:
@@ -181,8 +189,10 @@ def _resume_config(args, out: Path, payload: dict):
     run itself. Only ``--steps`` may grow; ``--device``, ``--data-root``, ``--no-progress`` and when to save
     (``--sample-every``, ``--checkpoint-every``, ``--keep-every``) are free.
     """
+    from gan_lab.data import registry
     from gan_lab.models import get_family
     from gan_lab.train import TrainConfig, saved_precision
+    from gan_lab.utils import GanLabError
 
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     saved = {k: v for k, v in payload["train_config"].items() if k in known}   # an old run: missing fields default
@@ -241,7 +251,7 @@ def cmd_sample(args) -> int:
 
     from gan_lab.checkpoint import load_checkpoint
     from gan_lab.run import RunDir
-    from gan_lab.utils import pick_device
+    from gan_lab.utils import GanLabError, pick_device
 
     device = pick_device(args.device)
     checkpoint = Path(args.checkpoint)
@@ -270,7 +280,7 @@ def cmd_sample(args) -> int:
 def _sample_precision(asked: str, payload: dict, model, device) -> str:
     """fp32 or bf16 for sampling: ``auto`` is the run's own precision where ``device`` runs bf16 natively."""
     from gan_lab.train import saved_precision
-    from gan_lab.utils import native_bf16, resolve_precision
+    from gan_lab.utils import GanLabError, native_bf16, resolve_precision
 
     if not model.autocast_ok:
         if asked == "bf16":
@@ -295,6 +305,30 @@ def _terminate(signum, frame):
     raise Terminated
 
 
+def _exit_at_once(signum, frame):
+    """Ctrl-C or SIGTERM while the command line starts (imports, parsing): nothing to save, so one line and out.
+
+    ``os._exit`` leaves at once: a KeyboardInterrupt raised inside an import half done could
+    surface as an "Exception ignored" traceback on the way out.
+    """
+    os.write(2, b"gan-lab: interrupted\n")
+    os._exit(128 + signum)
+
+
+def start_up_signals() -> dict:
+    """Install :func:`_exit_at_once` for SIGINT and SIGTERM (in the main thread); return the handlers replaced.
+
+    A Ctrl-C that the shell started us ignoring (a background job, ``nohup``) stays ignored.
+    """
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if sig == signal.SIGINT and signal.getsignal(sig) is signal.SIG_IGN:
+                continue
+            previous[sig] = signal.signal(sig, _exit_at_once)
+    return previous
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """A Python warning as one line, without the source line that raised it."""
     print(f"gan-lab: warning: {message}", file=file or sys.stderr)
@@ -302,12 +336,19 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; errors are one line on stderr (exit 2), Ctrl-C exits 130 and SIGTERM 143."""
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    previous = start_up_signals()               # before anything heavy is imported
+    from gan_lab.utils import GanLabError       # imports torch
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            # PIL warns of a decompression bomb it will still open; gan_lab's reader refuses the file by name
+            warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
             args = build_parser().parse_args(argv)
+            # the command runs: Ctrl-C raises KeyboardInterrupt (the training loop saves and stops), SIGTERM too
+            if signal.SIGINT in previous:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            if signal.SIGTERM in previous:
+                signal.signal(signal.SIGTERM, _terminate)
             return int(args.func(args) or 0)
     except GanLabError as exc:
         print(f"gan-lab: error: {exc}", file=sys.stderr)
@@ -322,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
                                         "unchanged"), file=sys.stderr)
         return 128 + int(getattr(exc, "signum", signal.SIGINT))
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,6 @@ import argparse
 import dataclasses
 import math
 
-from gan_lab.utils import GanLabError
-
 
 def positive_int(text: str) -> int:
     try:
@@ -20,6 +18,8 @@ def positive_int(text: str) -> int:
 
 def parse_overrides(config_cls, items: list[str]) -> dict:
     """``["lr_g=1e-4", "betas=0,0.9"]`` -> typed values for the fields of ``config_cls``."""
+    from gan_lab.utils import GanLabError
+
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     values = {}
     for item in items:
@@ -33,12 +33,16 @@ def parse_overrides(config_cls, items: list[str]) -> dict:
 
 
 def _finite(value: float, item: str) -> float:
+    from gan_lab.utils import GanLabError
+
     if not math.isfinite(value):
         raise GanLabError(f"--set {item!r}: {value} is not a finite number")
     return value
 
 
 def _parse_value(text: str, default, item: str):
+    from gan_lab.utils import GanLabError
+
     try:
         if isinstance(default, bool):
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from gan_lab.cli.common import positive_int
-from gan_lab.utils import GanLabError
 
 
 def register_cli(subparsers) -> None:
@@ -46,7 +45,7 @@ def cmd_eval(args) -> int:
     from gan_lab.checkpoint import load_checkpoint
     from gan_lab.metrics.evaluate import evaluate, format_score, parse_metrics
     from gan_lab.run import RunDir, read_metrics, save_scores
-    from gan_lab.utils import pick_device
+    from gan_lab.utils import GanLabError, pick_device
 
     metrics = parse_metrics(args.metrics)
     checkpoint = Path(args.checkpoint)
@@ -78,4 +77,6 @@ def cmd_fid(args) -> int:
     p = score["protocol"]
     print(f"{score['label']}: {score['value']}")
     print(f"  ({p['n_a']} vs {p['n_b']} images; weights: {p['weights']})")
+    if score.get("note"):
+        print(f"  note: {score['note']}")
     return 0

@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from gan_lab.cli.common import positive_int
-from gan_lab.utils import GanLabError
 
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
@@ -73,6 +72,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace):
     """Map command-line flags onto SinGAN's Config (``--fast`` starts from the tiny preset)."""
     from gan_lab.models.singan import Config
+    from gan_lab.utils import GanLabError
 
     base = Config.tiny() if args.fast else Config()
     overrides = {}
@@ -96,6 +96,7 @@ def image_from_spec(spec: str):
     ``sklearn:china.jpg``; (1, 3, H, W) in [-1, 1] at full size (SinGAN resizes it itself)."""
     from gan_lab.data import load_image
     from gan_lab.models.singan import as_image_tensor
+    from gan_lab.utils import GanLabError
 
     spec = str(spec)
     if spec.startswith("skimage:"):
@@ -161,7 +162,7 @@ def cmd_train(args) -> int:
     from gan_lab.models.singan import Model
     from gan_lab.run import RunDir
     from gan_lab.train import TrainConfig, train
-    from gan_lab.utils import seed_everything
+    from gan_lab.utils import GanLabError, seed_everything
 
     _set_threads(args)
     run = RunDir(args.out)
@@ -197,7 +198,7 @@ def load_for_task(args):
     """The trained pyramid of ``--checkpoint`` (a .pt file or a run directory), on ``--device``."""
     from gan_lab.checkpoint import load_checkpoint, load_file
     from gan_lab.run import RunDir
-    from gan_lab.utils import pick_device
+    from gan_lab.utils import GanLabError, pick_device
 
     _set_threads(args)
     path = Path(args.checkpoint)

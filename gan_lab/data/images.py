@@ -10,7 +10,11 @@ The rules for odd files, in GAN Lab's own reading (``pil_convert=False``, the de
 transparent images (RGBA, LA, palette with transparency) are composited over white, 16- and
 32-bit grey is scaled to 8 bits, grey is repeated to RGB and RGB turned to grey by PIL's "L".
 ``pil_convert=True`` is PIL's plain ``convert("RGB")`` / ``convert("L")`` (alpha dropped), the
-reading pytorch-fid uses, for FID folders that must match its numbers.
+reading pytorch-fid uses, for FID folders that must match its numbers; 16- and 32-bit grey is
+scaled to 8 bits there too (PIL's ``convert`` would clip it at 255: a white image).
+
+Both readings refuse a decompression bomb: a file that declares more pixels than PIL's limit
+``PIL.Image.MAX_IMAGE_PIXELS`` (89 million by default; PIL itself only warns up to twice that).
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ __all__ = [
     "to_uint8",
     "resize_uint8",
     "convert_channels",
+    "check_image",
 ]
 
 #: File endings counted as images when a folder is scanned (compared in lower case).
@@ -99,27 +104,82 @@ class Unreadable(Exception):
     """A file PIL cannot decode. In a folder it is reported and skipped; alone it is an error."""
 
 
-def open_converted(path: Path, channels: int, pil_convert: bool = False):
-    """Decode ``path`` fully and return a PIL image in mode "L" (channels=1) or "RGB" (channels=3).
+class Bomb(Unreadable):
+    """A file that declares more pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` (a decompression bomb)."""
 
-    GAN Lab's rules (module docstring) unless ``pil_convert``, which is PIL's plain ``convert``.
-    Raises :class:`Unreadable` for a file that is not an image PIL can read.
-    """
+
+def _bomb(pixels: int, size: tuple[int, int] | None = None) -> Bomb:
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    shape = f"{size[0]}x{size[1]} = " if size else ""
+    return Bomb(f"a decompression bomb: it declares {shape}{pixels:,} pixels, over PIL's limit of {limit:,} "
+                f"(PIL.Image.MAX_IMAGE_PIXELS)")
+
+
+def _open(path: Path):
+    """``Image.open`` (header only), with a decompression bomb turned into :class:`Bomb`."""
+    import re
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        im = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _bomb(int(found.group(1)) if found else 0) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise Unreadable(f"{type(exc).__name__}: {exc}") from exc
+    width, height = im.size
+    if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:  # PIL only warned
+        im.close()
+        raise _bomb(width * height, (width, height))
+    return im
+
+
+def _refusal(path: Path, exc: Unreadable) -> str:
+    """The one-line GanLabError message for a file :func:`open_converted` could not use."""
+    if isinstance(exc, Bomb):
+        return (f"{path} is {exc}; remove the file (a genuine picture that large must be shrunk first: "
+                f"GAN Lab and the FID resize far below this)")
+    return f"{path} is not an image PIL can read ({exc}); remove or replace the file"
+
+
+def check_image(path: str | os.PathLike) -> None:
+    """Open ``path``'s header only: a GanLabError naming the file if it is no image or a decompression bomb.
+
+    Cheap (nothing is decoded): for checking a whole folder before long work starts. A file cut
+    short is only found when it is decoded.
+    """
+    p = Path(path)
+    try:
+        _open(p).close()
+    except Unreadable as exc:
+        raise GanLabError(_refusal(p, exc)) from None
+
+
+def open_converted(path: Path, channels: int, pil_convert: bool = False):
+    """Decode ``path`` fully and return a PIL image in mode "L" (channels=1) or "RGB" (channels=3).
+
+    GAN Lab's rules (module docstring) unless ``pil_convert``, which is PIL's plain ``convert``
+    (16-bit grey scaled in both). Raises :class:`Unreadable` for a file that is not an image PIL
+    can read, :class:`Bomb` for a decompression bomb.
+    """
+    from PIL import Image
+
+    try:
+        with _open(path) as im:
             im.load()
             im = im.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, MemoryError) as exc:     # decoding: a file cut short, bad data
         raise Unreadable(f"{type(exc).__name__}: {exc}") from exc
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):       # deeper than 8 bits: scale, never clip
+        arr = np.asarray(im, dtype=np.float64)
+        top = arr.max() if arr.size else 0
+        if top > 255:
+            arr = arr * (255.0 / (65535.0 if top <= 65535 else top))
+        im = Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8), "L")
     if not pil_convert:
-        if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-            arr = np.asarray(im, dtype=np.float64)
-            top = arr.max() if arr.size else 0
-            if top > 255:
-                arr = arr * (255.0 / (65535.0 if top <= 65535 else top))
-            im = Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8), "L")
         if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
             rgba = im.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -194,7 +254,7 @@ def read_image(path: str | os.PathLike, channels: int = 3, max_size: int | None 
     try:
         im = open_converted(p, channels, pil_convert=pil_convert)
     except Unreadable as exc:
-        raise GanLabError(f"{p} is not an image PIL can read ({exc}); remove or replace the file") from None
+        raise GanLabError(_refusal(p, exc)) from None
     width, height = im.size
     if max_size is not None and max(width, height) > max_size:
         scale = max_size / max(width, height)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from gan_lab.metrics.classifier import check_dataset, classifier_frechet_distance
 from gan_lab.metrics.frechet import (InceptionFeatures, feature_statistics, frechet_distance,
                                      generator_features, generator_protocol, inception_score,
-                                     real_statistics)
+                                     rank_note, real_statistics)
 from gan_lab.utils import GanLabError
 
 METRICS = ("fid", "is", "fd-classifier")
@@ -67,8 +67,14 @@ def evaluate(model, metrics=("fid",), n: int = 1000, data: str | None = None, n_
                                                       batch_size, cache=cache, progress=progress)
             mu_g, sigma_g = feature_statistics(fake)
             protocol.update(gen_protocol, **context)
-            scores.append({"metric": "fid", "label": "FID",
-                           "value": frechet_distance(mu_g, sigma_g, mu_r, sigma_r), "protocol": protocol})
+            notes = []
+            score = {"metric": "fid", "label": "FID", "value": frechet_distance(mu_g, sigma_g, mu_r, sigma_r, notes),
+                     "protocol": protocol}
+            rank = rank_note(n, protocol["n_real"], int(mu_g.shape[0]))
+            protocol["rank_deficient"] = rank is not None
+            if rank or notes:
+                score["note"] = "; ".join(([rank] if rank else []) + notes)
+            scores.append(score)
         if "is" in metrics:
             mean, std = inception_score(inception.class_probabilities(fake), is_splits)
             protocol = {**gen_protocol, **context, "splits": is_splits,
@@ -85,8 +91,10 @@ def evaluate(model, metrics=("fid",), n: int = 1000, data: str | None = None, n_
 
 
 def format_score(score: dict) -> str:
+    """One line per score, and a second, indented ``note:`` line when the score carries a note."""
     p = score["protocol"]
     value = f"{score['value']:.3f}" + (f" ± {score['std']:.3f}" if "std" in score else "")
     n_real = f", n_real={p['n_real']}" if "n_real" in p else ""
-    return f"{score['label']}: {value}  (n_fake={p.get('n_fake')}{n_real}, weights: {p.get('weights')})"
+    line = f"{score['label']}: {value}  (n_fake={p.get('n_fake')}{n_real}, weights: {p.get('weights')})"
+    return line + (f"\n    note: {score['note']}" if score.get("note") else "")
 

@@ -23,13 +23,17 @@ The same code path serves any feature network (:class:`InceptionFeatures` here,
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gan_lab.data import load_data, read_image, registry
+from gan_lab.data.images import check_image
 from gan_lab.metrics import store
 from gan_lab.metrics.weights import InceptionWeights, ensure_inception_weights
 from gan_lab.utils import GanLabError
@@ -136,20 +140,54 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """pytorch-fid's ``calculate_frechet_distance``, with its failure turned into advice."""
+def frechet_distance(mu1, sigma1, mu2, sigma2, notes: list[str] | None = None) -> float:
+    """pytorch-fid's ``calculate_frechet_distance``, with its failure turned into advice.
+
+    What it says on the way (its printed "singular product" notice, scipy's warnings about the
+    matrix square root) is collected as one line each into ``notes`` when a list is given, and
+    turned into one warning otherwise, so nothing bare reaches a user's terminal.
+    """
     from pytorch_fid.fid_score import calculate_frechet_distance
 
+    printed = io.StringIO()
     try:
-        try:
-            return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
-        except TypeError as exc:     # pytorch-fid 0.3.0 passes sqrtm(disp=False), which SciPy 1.18 removed
-            if "disp" not in str(exc):
-                raise
-            return _frechet_formula(mu1, sigma1, mu2, sigma2)
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
+            warnings.simplefilter("always")
+            try:
+                value = float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+            except TypeError as exc:     # pytorch-fid 0.3.0 passes sqrtm(disp=False), which SciPy 1.18 removed
+                if "disp" not in str(exc):
+                    raise
+                value = _frechet_formula(mu1, sigma1, mu2, sigma2)
     except ValueError as exc:
         raise GanLabError(f"the Fréchet distance is numerically unstable here ({exc}); use more samples "
                           f"(well above the feature dimension, {np.atleast_1d(mu1).shape[0]})") from exc
+    said = [" ".join(line.split()) for line in printed.getvalue().splitlines() if line.strip()]
+    said += [f"{w.category.__name__}: {' '.join(str(w.message).split())}" for w in caught
+             if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning))]
+    said = [f"the matrix square root: {text}" for text in dict.fromkeys(said)]
+    if notes is not None:
+        notes.extend(said)
+    else:
+        for text in said:
+            warnings.warn(text, stacklevel=2)
+    return value
+
+
+def rank_note(n_a: int | None, n_b: int | None, dims: int) -> str | None:
+    """The note for a Fréchet distance from fewer samples than feature dimensions (None when enough).
+
+    A covariance estimated from n samples has rank at most n - 1, so with n <= dims it is
+    singular: the distance is biased (upwards, strongly at small n) and depends on n, so it is not
+    comparable with one computed from another number of samples.
+    """
+    counts = [n for n in (n_a, n_b) if n is not None]
+    if not counts or min(counts) > dims:
+        return None
+    n = min(counts)
+    return (f"only {n} images on one side for {dims}-d features: the covariance has rank at most {n - 1} < {dims}, "
+            f"so this score is biased and not comparable with scores from other sample sizes; use more than "
+            f"{dims} images per side (10,000 or more is usual for FID)")
 
 
 def _frechet_formula(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
@@ -253,7 +291,7 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise GanLabError(f"{folder} is not a folder of images")
+        raise GanLabError(f"{folder} is not a folder of images (or a .npz statistics file)")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix[1:].lower() in IMAGE_EXTENSIONS)
     if len(files) < 2:
         raise GanLabError(f"{folder} holds {len(files)} image file(s) ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
@@ -263,7 +301,12 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 def folder_features(folder: str | os.PathLike, extractor, batch_size: int = 50,
                     progress: bool = False) -> np.ndarray:
-    """Features of every image in ``folder``, read as RGB like pytorch-fid's loader does."""
+    """Features of every image in ``folder``, read as RGB like pytorch-fid's loader does.
+
+    Images of different sizes are fine (the network resizes each); grey, palette and RGBA files
+    are converted as PIL's ``convert('RGB')`` does, 16-bit grey scaled to 8 bits; a file that is
+    no image, is cut short or is a decompression bomb is a GanLabError naming it.
+    """
     files = list_images(folder)
     chunks = []
     starts = range(0, len(files), batch_size)
@@ -315,13 +358,18 @@ def real_statistics(data: str, extractor, image_size: int, channels: int, n_real
 
     The images are ``n_real`` drawn without replacement from the split (the first ``n_real`` of a
     permutation seeded ``subset_seed``), or the whole split when ``n_real`` is None or larger.
-    ``images`` (uint8 (N, C, H, W)) skips loading the dataset.
+    ``images`` (uint8 (N, C, H, W)) skips loading the dataset. Files of a folder that could not be
+    read (reported when the folder was cached) are named in the protocol's reference.
     """
+    skipped = ()
     if images is None:
-        images = load_reference(data, split, image_size, channels, root).images
+        reference = load_reference(data, split, image_size, channels, root)
+        images, skipped = reference.images, reference.skipped
     total = int(images.shape[0])
     n_used = total if n_real is None else min(int(n_real), total)
     protocol = reference_protocol(data, split, image_size, channels, n_used, extractor, subset_seed, total)
+    if skipped:
+        protocol["reference"]["skipped_unreadable"] = list(skipped)
     cached = store.load_stats(protocol) if cache else None
     if cached is not None:
         return cached[0], cached[1], protocol
@@ -346,6 +394,16 @@ def generator_protocol(model, n: int, seed: int, use_ema: bool) -> dict:
 
 
 # -- FID between two folders (or .npz statistics) ------------------------------------------------------------
+def _check_path(path: str) -> None:
+    """Everything about ``path`` that can be checked without decoding: it exists, holds >= 2 images, no bombs."""
+    if not Path(path).exists():
+        raise GanLabError(f"{path} does not exist; give two image folders (or .npz statistics files)")
+    if str(path).endswith(".npz"):
+        return
+    for file in list_images(path):
+        check_image(file)
+
+
 def _path_statistics(path: str, extractor, batch_size: int, progress: bool):
     if str(path).endswith(".npz"):
         try:
@@ -363,29 +421,38 @@ def fid_folders(path_a: str, path_b: str, device="cpu", batch_size: int = 50, pr
     """FID between two image folders (or pytorch-fid ``.npz`` statistics files), with its protocol.
 
     Gives the value of ``python -m pytorch_fid PATH_A PATH_B`` on the same weights (up to float
-    summation order): same network, same RGB reading, same statistics, same distance.
+    summation order): same network, same RGB reading, same statistics, same distance. Both
+    folders are checked (every file opened, nothing decoded) before the network is loaded. With
+    fewer images than feature dimensions the score carries a ``note`` (see :func:`rank_note`).
     """
     for path in (path_a, path_b):
-        if not Path(path).exists():
-            raise GanLabError(f"{path} does not exist; give two image folders (or .npz statistics files)")
+        _check_path(path)
     extractor = extractor or InceptionFeatures(device, dims=dims)
     mu_a, sigma_a, n_a = _path_statistics(path_a, extractor, batch_size, progress)
     mu_b, sigma_b, n_b = _path_statistics(path_b, extractor, batch_size, progress)
     if mu_a.shape != mu_b.shape:
         raise GanLabError(f"{path_a} and {path_b} hold statistics of different dimension")
-    return {
+    notes = []
+    value = frechet_distance(mu_a, sigma_a, mu_b, sigma_b, notes)
+    dims = int(mu_a.shape[0])
+    rank = rank_note(n_a, n_b, dims)
+    score = {
         "metric": "fid" if extractor.dims == 2048 else f"fd-inception-{extractor.dims}",
         "label": "FID" if extractor.dims == 2048 else f"FD (Inception {extractor.dims}-d features) - not FID",
-        "value": frechet_distance(mu_a, sigma_a, mu_b, sigma_b),
+        "value": value,
         "protocol": {"a": str(path_a), "b": str(path_b), "n_a": n_a, "n_b": n_b,
                      "feature_network": extractor.description, "weights": extractor.weights_source,
-                     "resize": extractor.resize, "read": "PIL convert('RGB'), 8-bit"},
+                     "resize": extractor.resize, "rank_deficient": rank is not None,
+                     "read": "PIL convert('RGB'), 8-bit (16-bit grey scaled to 8 bits)"},
     }
+    if rank or notes:
+        score["note"] = "; ".join(([rank] if rank else []) + notes)
+    return score
 
 
 __all__ = [
     "InceptionFeatures", "feature_statistics", "fid_folders", "folder_features", "frechet_distance",
-    "generated_batches", "generator_features", "image_features", "inception_score", "list_images",
+    "generated_batches", "generator_features", "image_features", "inception_score", "list_images", "rank_note",
     "quantize", "real_statistics",
 ]
 
