@@ -238,7 +238,7 @@ def _settle_precision(model, config: TrainConfig, device: torch.device, saved: d
         elif precision != before:
             raise GanLabError(f"{checkpoint} was trained in {before}; resuming it in {precision} would not continue "
                               f"the same run. Use --precision {before} (or leave --precision out)")
-    precision, note = resolve_precision(precision, device, parity=model.bf16_parity)
+    precision, note = resolve_precision(precision, device, parity=model.bf16_parity and model.bf16_faster)
     if precision == "bf16" and not model.autocast_ok:
         if config.precision == "auto":
             precision = "fp32"

@@ -255,6 +255,8 @@ class GANModel(nn.Module):
     #: whether ``precision="auto"`` may pick bf16: True only for families whose bf16 runs matched
     #: fp32's quality within the seed spread (``benchmarks/precision_parity.py``; table in the README)
     bf16_parity: ClassVar[bool] = False
+    #: whether bf16 made this family's step faster where measured; ``auto`` needs this too
+    bf16_faster: ClassVar[bool] = True
 
     # -- hooks of the training loop (all optional) ----------------------------------------------
     def init_kwargs(self) -> dict:
