@@ -41,7 +41,23 @@ def test_config_serves_every_script_locally():
     assert not (ROOT / "_static").exists(), "Jupyter Book would put every .js under _static/ on every page"
     assert config["execute"]["execute_notebooks"] == "cache"
     assert config["execute"]["allow_errors"] is False
-    assert "sphinx_exercise" in config["sphinx"]["extra_extensions"]
+    extensions = sphinx["extensions"]
+    assert "sphinx_exercise" in extensions and "sphinxcontrib.bibtex" in extensions
+    assert "sphinx_thebe" not in extensions, "thebe declares THEBE_JS_URL twice per page and points at a CDN"
+    assert config["bibtex_bibfiles"] == ["book/references.bib"]
+    assert (ROOT / "book" / "references.bib").is_file()
+    # the static version of a gan_lab.book.explore control outranks its live widget in the HTML
+    assert ["html", "application/vnd.jupyter.widget-view+json", 35] in sphinx["nb_mime_priority_overrides"]
+    assert sphinx["html_theme_options"]["default_mode"] in ("light", "dark", "auto")
+
+
+def test_toc_numbers_the_chapters_and_lists_the_bibliography():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    assert "book/bibliography" in files
+    for part in toc["parts"]:
+        if any(ch["file"] != "book/bibliography" and not ch["file"].endswith("instructors") for ch in part["chapters"]):
+            assert part.get("numbered") is True, part["caption"]
 
 
 def test_toc_lists_existing_chapters_and_notebooks_have_no_outputs():
@@ -219,3 +235,52 @@ def test_built_chapter_is_offline_and_complete(page, tmp_path):
     if page.stem != "intro":
         assert dom.count("<mjx-container") > 0
         assert re.search(r'<img[^>]+src="[^"]*\.png"', dom), "a chapter without a figure"
+
+
+# ---------------------------------------------------------------------------------------------
+# gan_lab.book's page helpers (no browser needed)
+# ---------------------------------------------------------------------------------------------
+def test_explore_renders_every_combination_and_drives_them_from_the_page():
+    import base64
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gan_lab.book import explore
+    from gan_lab.utils import GanLabError
+
+    drawn = []
+
+    def render(a, b):
+        drawn.append((a, b))
+        fig, ax = plt.subplots(figsize=(2, 1))
+        ax.plot([0, 1], [a, b])
+        return fig
+
+    control = explore(render, {"a": [0, 1, 2], "b": [0.5, 1.5]}, value={"a": 1}, alt="two numbers")
+    frames = control.frames()
+    assert drawn == [(a, b) for a in (0, 1, 2) for b in (0.5, 1.5)]          # the last one varies fastest
+    assert len(set(frames)) == 6 and all(base64.b64decode(f)[:4] == b"\x89PNG" for f in frames)
+    html = control.html()
+    assert html.count('type="range"') == 2 and 'title="Play"' in html and 'alt="two numbers"' in html
+    assert f'src="data:image/png;base64,{frames[2]}"' in html                   # starts at a=1, b=0.5
+    assert "://" not in html.replace("data:image/png;base64,", "")              # nothing fetched
+    bundle = control._repr_mimebundle_()
+    assert "text/html" in bundle and "application/vnd.jupyter.widget-view+json" not in bundle   # no kernel here
+    assert not plt.get_fignums(), "explore must close the figures it rendered"
+    with pytest.raises(GanLabError, match="not one of its values"):
+        explore(render, {"a": [0, 1]}, value={"a": 5}, alt="x")
+    with pytest.raises(GanLabError, match="at least one"):
+        explore(render, {"a": []}, alt="x")
+
+
+def test_show_source_and_with_alt():
+    from gan_lab import losses
+    from gan_lab.book import show_source, with_alt
+
+    md = show_source(losses.d_loss_minimax).data
+    assert md.startswith("```python\n# gan_lab/losses.py\ndef d_loss_minimax(") and md.endswith("```")
+    assert "{literalinclude}" not in md
+    html = with_alt('<div><img id="_anim_img1"></div>', 'a "moving" picture')
+    assert '<img alt="a &quot;moving&quot; picture" id="_anim_img1">' in html
