@@ -45,6 +45,10 @@ if [ "${1:-}" = "assets" ]; then
   exit 0
 fi
 
+# A progress bar in a chapter is an ipywidget that closes when done (leave=False): in the static
+# page it would leave an empty gap. The pages show results, not progress, so bars are off in builds.
+export TQDM_DISABLE=1
+
 if [ "${GAN_LAB_FAST:-}" = "1" ]; then
   out=_build/fast
   echo "== building the book in FAST mode (GAN_LAB_FAST=1) into $out"
@@ -56,7 +60,9 @@ import sys
 import yaml
 
 config = yaml.safe_load(open("_config.yml"))
-config.setdefault("html", {})["announcement"] = (
+# (html_theme_options in sphinx.config replaces the theme options that html: would set, so the
+# banner goes there)
+config["sphinx"]["config"].setdefault("html_theme_options", {})["announcement"] = (
     "Fast build (GAN_LAB_FAST=1): every chapter ran with fewer training steps and samples, so its "
     "numbers and pictures are smoke-test results, not the book's. Build without GAN_LAB_FAST for the real ones.")
 with open(sys.argv[1], "w") as f:

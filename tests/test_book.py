@@ -48,7 +48,7 @@ def test_config_serves_every_script_locally():
     assert (ROOT / "book" / "references.bib").is_file()
     # the static version of a gan_lab.book.explore control outranks its live widget in the HTML
     assert ["html", "application/vnd.jupyter.widget-view+json", 35] in sphinx["nb_mime_priority_overrides"]
-    assert sphinx["html_theme_options"]["default_mode"] in ("light", "dark", "auto")
+    assert sphinx["html_context"]["default_mode"] in ("light", "dark", "auto")
 
 
 def test_toc_numbers_the_chapters_and_lists_the_bibliography():
@@ -284,3 +284,26 @@ def test_show_source_and_with_alt():
     assert "{literalinclude}" not in md
     html = with_alt('<div><img id="_anim_img1"></div>', 'a "moving" picture')
     assert '<img alt="a &quot;moving&quot; picture" id="_anim_img1">' in html
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_small_book_console_is_clean_with_a_live_widget(small_book):
+    """The ipywidgets embed manager typesets with MathJax 2's API while the book loads MathJax 3;
+    widgets-config.js maps the call. A page with a rendered widget and math has no console error."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    errors = []
+    with _Server(small_book) as server, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.base + "/page.html", wait_until="load")
+        page.wait_for_selector(".widget-slider", timeout=20_000)
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise")
+        page.wait_for_timeout(1000)
+        has_hub = page.evaluate("() => typeof MathJax.Hub.Queue === 'function'")
+        browser.close()
+    assert errors == [], errors
+    assert has_hub

@@ -84,10 +84,12 @@ class Reader:
 
         self.page.route("**/*", route)
         self.page.goto(f"{base}/book/{name}.html", wait_until="load")
-        # MathJax 3 has typeset the page when its startup promise resolves
-        self.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                    timeout=20_000)
-        self.page.evaluate("() => MathJax.startup.promise")
+        # MathJax 3 has typeset the page when its startup promise resolves (pages without math
+        # do not load it)
+        if self.page.query_selector("script[src*='tex-chtml']"):
+            self.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                                        timeout=20_000)
+            self.page.evaluate("() => MathJax.startup.promise")
         self.page.wait_for_timeout(1500)     # widget managers, animations
 
     def close(self):
@@ -155,6 +157,11 @@ def test_every_play_control_animates(reader):
     still = []
     for button in buttons:
         button.scroll_into_view_if_needed()
+        # rewind first: a slider test may have left the animation on its last frame
+        button.evaluate("""b => { const box = b.closest('.cell_output') || b.parentElement;
+            for (const r of box.querySelectorAll('input[type=range]')) {
+              r.value = r.min; r.dispatchEvent(new Event('input', {bubbles: true})); } }""")
+        page.wait_for_timeout(300)
         before = _digest(button.evaluate(_PICTURE))
         button.click()
         page.wait_for_timeout(1200)
