@@ -17,12 +17,16 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_BOOK = ROOT / "_build" / "fast" / "_build" / "html"
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
                              shutil.which("chromium-browser") or "") if p and Path(p).exists()), None)
 CHAPTERS = sorted(p.stem for p in FAST_BOOK.glob("book/*.html")) if FAST_BOOK.exists() else []
+# the pages the table of contents numbers (chapters), as opposed to the intro, bibliography, ...
+_TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+NUMBERED = {Path(ch["file"]).stem for part in _TOC["parts"] if part.get("numbered") for ch in part["chapters"]}
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not CHAPTERS, reason="the fast book is not built "
@@ -195,7 +199,7 @@ def test_math_is_typeset_and_nothing_is_raw(reader):
     raw = page.eval_on_selector_all(
         "article .math", "els => els.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent)")
     assert raw == [], f"math left as TeX: {raw[:3]}"
-    if not name.startswith("intro"):
+    if name.removesuffix(".html") in NUMBERED:
         assert n > 0
 
 
@@ -240,8 +244,8 @@ def test_no_blank_output_gaps(reader):
 
 def test_chapters_and_exercises_are_numbered(reader):
     page = reader.page
-    name = page.url.rsplit("/", 1)[-1]
-    if name.startswith("intro"):
+    name = page.url.rsplit("/", 1)[-1].removesuffix(".html")
+    if name not in NUMBERED:
         return
     title = page.inner_text("article h1")
     m = re.match(r"\s*(\d+)\.", title)
@@ -251,3 +255,13 @@ def test_chapters_and_exercises_are_numbered(reader):
                                        "els => els.map(e => e.innerText)")
     for label in labels:
         assert re.search(rf"Exercise {chapter}\.\d+", label), f"exercise {label!r} in chapter {chapter}"
+
+
+def test_no_raw_markup_or_citation_keys(reader):
+    """Roles, directives and citation keys must render, never show as source text."""
+    text = reader.page.inner_text("article")
+    leftovers = re.findall(r"\{(?:cite|glue|doc|ref|literalinclude|numref)[^}]*\}`?[^`\s]*`?|```\{\w+\}", text)
+    assert leftovers == [], leftovers
+    keys = re.findall(r"@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text())
+    printed = [k for k in keys + ["dcgan-thesis-mnist-afhq"] if k in text]
+    assert printed == [], f"raw citation keys in the text: {printed}"
