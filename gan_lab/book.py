@@ -120,8 +120,9 @@ def show_source(obj):
     from IPython.display import Markdown
 
     source = textwrap.dedent(inspect.getsource(obj)).rstrip()
-    where = inspect.getsourcefile(obj)
-    name = Path(where).resolve().relative_to(project_root(where)) if where else ""
+    module = inspect.getmodule(obj)
+    init = Path(module.__file__).name == "__init__.py"
+    name = module.__name__.replace(".", "/") + ("/__init__.py" if init else ".py")   # e.g. gan_lab/losses.py
     return Markdown(f"```python\n# {name}\n{source}\n```")
 
 
@@ -133,21 +134,21 @@ def with_alt(html: str, alt: str) -> str:
     return html.replace("<img id=", f'<img alt="{html_lib.escape(alt)}" id=', 1)
 
 
-def _slider_widget(name: str, values: list, value, label: str):
+def _slider_widget(values: list, value, label: str):
+    """The ipywidgets slider for ``values``: integer steps of 1, evenly spaced floats, or a list."""
+    import numbers
+
     import ipywidgets as widgets
 
-    if all(isinstance(v, (int, np_int())) and not isinstance(v, bool) for v in values) and list(values) == list(range(values[0], values[-1] + 1)):
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values) \
+            and list(values) == list(range(values[0], values[-1] + 1)):
         return widgets.IntSlider(min=values[0], max=values[-1], value=value, description=label)
-    steps = {round(b - a, 12) for a, b in zip(values, values[1:])} if all(isinstance(v, float) for v in values) else set()
-    if len(steps) == 1:
-        return widgets.FloatSlider(min=values[0], max=values[-1], step=steps.pop(), value=value, description=label)
+    if all(isinstance(v, float) for v in values) and len(values) > 1:
+        steps = {round(b - a, 12) for a, b in zip(values, values[1:])}
+        if len(steps) == 1:
+            return widgets.FloatSlider(min=values[0], max=values[-1], step=steps.pop(), value=value,
+                                       description=label)
     return widgets.SelectionSlider(options=values, value=value, description=label)
-
-
-def np_int():
-    import numpy as np
-
-    return np.integer
 
 
 class Explorer:
@@ -269,7 +270,7 @@ class Explorer:
             display(fig)
             plt.close(fig)
 
-        controls = {n: _slider_widget(n, list(self.params[n]), self.value[n], self.labels.get(n, n))
+        controls = {n: _slider_widget(list(self.params[n]), self.value[n], self.labels.get(n, n))
                     for n in self.names}
         return widgets.interactive(show, **controls)
 

@@ -324,3 +324,35 @@ def test_small_book_console_is_clean_with_a_live_widget(small_book):
         browser.close()
     assert errors == [], errors
     assert has_hub
+
+
+def test_explore_live_sliders_match_the_values():
+    pytest.importorskip("ipywidgets")
+    import numpy as np
+
+    from gan_lab.book import _slider_widget
+
+    assert type(_slider_widget(list(range(1, 4)), 2, "scale")).__name__ == "IntSlider"
+    assert type(_slider_widget([np.int64(0), np.int64(1)], 0, "i")).__name__ == "IntSlider"
+    f = _slider_widget([-0.5, -0.25, 0.0, 0.25], 0.0, "theta")
+    assert type(f).__name__ == "FloatSlider" and (f.min, f.max, f.step, f.value) == (-0.5, 0.25, 0.25, 0.0)
+    assert type(_slider_widget([1, 2, 4], 2, "k")).__name__ == "SelectionSlider"
+
+
+def test_explore_offers_the_live_widget_next_to_the_static_page_in_a_kernel(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import gan_lab.book as book
+
+    def render(k):
+        fig, ax = plt.subplots(figsize=(2, 1))
+        ax.set_title(str(k))
+        return fig
+
+    monkeypatch.setattr(book, "_kernel_running", lambda: True)
+    bundle = book.explore(render, {"k": [1, 2, 3]}, alt="k")._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
+    plt.close("all")
