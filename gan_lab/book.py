@@ -24,7 +24,7 @@ from pathlib import Path
 from gan_lab.models.base import GANModel
 from gan_lab.run import RunDir
 from gan_lab.train import TrainConfig, train
-from gan_lab.utils import fast_mode, stable_hash
+from gan_lab.utils import GanLabError, fast_mode, stable_hash
 
 #: TrainConfig fields that do not change what a run computes (where it is written, how it reports)
 _NOT_IDENTITY = ("out", "progress", "device")
@@ -92,3 +92,229 @@ def run_or_load(name: str, model: GANModel, data, config: TrainConfig, *, root: 
 
 
 __all__ = ["Run", "project_root", "run_key", "run_or_load", "runs_root"]
+
+
+# ---------------------------------------------------------------------------------------------
+# controls and code listings that work both in Jupyter and in the static book
+# ---------------------------------------------------------------------------------------------
+def readable_figures() -> None:
+    """Matplotlib font sizes for the book's pages: a figure up to 11 inches wide is shrunk to the
+    text column (about 730 px), and its smallest text (``"small"`` legends) must stay about 10 px
+    there. Call once per chapter, after importing matplotlib."""
+    import matplotlib
+
+    matplotlib.rcParams.update({"font.size": 13, "axes.titlesize": 13, "axes.labelsize": 13,
+                                "xtick.labelsize": 12, "ytick.labelsize": 12, "legend.fontsize": 11,
+                                "figure.titlesize": 14})
+
+
+def show_source(obj):
+    """The source of a package function, class or method, as a Markdown code block.
+
+    The book shows package code this way (a code cell whose input is hidden in the HTML), so the
+    listing cannot drift from the package and reads the same in Jupyter as in the rendered page.
+    """
+    import inspect
+    import textwrap
+
+    from IPython.display import Markdown
+
+    source = textwrap.dedent(inspect.getsource(obj)).rstrip()
+    module = inspect.getmodule(obj)
+    init = Path(module.__file__).name == "__init__.py"
+    name = module.__name__.replace(".", "/") + ("/__init__.py" if init else ".py")   # e.g. gan_lab/losses.py
+    return Markdown(f"```python\n# {name}\n{source}\n```")
+
+
+def with_alt(html: str, alt: str) -> str:
+    """``html`` of a matplotlib animation (``viz``'s ``*_animation``) with ``alt`` text on its
+    picture, for readers who cannot see it."""
+    import html as html_lib
+
+    return html.replace("<img id=", f'<img alt="{html_lib.escape(alt)}" id=', 1)
+
+
+def _slider_widget(values: list, value, label: str):
+    """The ipywidgets slider for ``values``: integer steps of 1, evenly spaced floats, or a list."""
+    import numbers
+
+    import ipywidgets as widgets
+
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values) \
+            and list(values) == list(range(values[0], values[-1] + 1)):
+        return widgets.IntSlider(min=values[0], max=values[-1], value=value, description=label)
+    if all(isinstance(v, float) for v in values) and len(values) > 1:
+        steps = {round(b - a, 12) for a, b in zip(values, values[1:])}
+        if len(steps) == 1:
+            return widgets.FloatSlider(min=values[0], max=values[-1], step=steps.pop(), value=value,
+                                       description=label)
+    return widgets.SelectionSlider(options=values, value=value, description=label)
+
+
+class Explorer:
+    """A figure behind one slider per parameter, usable with and without a kernel.
+
+    Made by :func:`explore`. Displayed, it offers two representations: ``text/html``, a slider
+    (and a play button) over frames rendered in advance for every combination of the parameter
+    values, driven by a few lines of plain JavaScript (no kernel, no network: the frames are PNGs
+    inside the page); and, when a Jupyter kernel is running, the live ipywidgets version, which
+    calls ``render`` again for every position. Jupyter shows the live one; the book, whose
+    ``_config.yml`` ranks ``text/html`` above widget views, shows the static one.
+    """
+
+    def __init__(self, render, params: dict, value: dict, labels: dict, formats: dict, alt: str, dpi: int):
+        self.render, self.params, self.value = render, params, value
+        self.labels, self.formats, self.alt, self.dpi = labels, formats, alt, dpi
+        self._frames: list[str] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.params)
+
+    def frames(self) -> list[str]:
+        """Every frame as a base64 PNG, the last parameter varying fastest."""
+        if self._frames is None:
+            import base64
+            import io
+            import itertools
+
+            import matplotlib.pyplot as plt
+
+            frames = []
+            for combo in itertools.product(*self.params.values()):
+                fig = self.render(**dict(zip(self.names, combo)))
+                buffer = io.BytesIO()
+                fig.savefig(buffer, format="png", dpi=self.dpi)
+                plt.close(fig)
+                frames.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+            self._frames = frames
+        return self._frames
+
+    def html(self) -> str:
+        import html as html_lib
+        import json
+        import uuid
+
+        frames = self.frames()
+        uid = "explore-" + uuid.uuid4().hex[:12]
+        index = [list(self.params[n]).index(self.value[n]) for n in self.names]
+        strides = [1] * len(self.names)
+        for i in range(len(self.names) - 2, -1, -1):
+            strides[i] = strides[i + 1] * len(self.params[self.names[i + 1]])
+        start = sum(i * s for i, s in zip(index, strides))
+        shown = {n: [self.formats.get(n, "{}").format(v) for v in self.params[n]] for n in self.names}
+        rows = []
+        for n, i in zip(self.names, index):
+            label = html_lib.escape(self.labels.get(n, n))
+            rows.append(f'<label class="explore-row"><span class="explore-label">{label}</span>'
+                        f'<input type="range" min="0" max="{len(self.params[n]) - 1}" step="1" value="{i}" '
+                        f'data-param="{html_lib.escape(n)}" aria-label="{label}">'
+                        f'<output>{html_lib.escape(shown[n][i])}</output></label>')
+        play = (f'<button type="button" class="explore-play" title="Play" aria-label="Play">&#9654;</button>'
+                f'<span class="explore-hint">steps {html_lib.escape(self.labels.get(self.names[0], self.names[0]))}'
+                '</span>')
+        data = json.dumps({"frames": frames, "strides": strides, "shown": [shown[n] for n in self.names]})
+        return f"""<div class="frame-slider" id="{uid}">
+<img class="explore-image" alt="{html_lib.escape(self.alt)}" src="data:image/png;base64,{frames[start]}">
+<div class="explore-controls">{''.join(rows)}<div class="explore-row">{play}</div></div>
+<script type="application/json" class="explore-data">{data}</script>
+<script>
+(function () {{
+  var root = document.getElementById("{uid}");
+  if (!root || root.dataset.ready) return;
+  root.dataset.ready = "1";
+  var data = JSON.parse(root.querySelector(".explore-data").textContent);
+  var img = root.querySelector(".explore-image");
+  var inputs = root.querySelectorAll("input[type=range]");
+  var outputs = root.querySelectorAll("output");
+  function draw() {{
+    var k = 0;
+    for (var i = 0; i < inputs.length; i++) {{
+      var v = Number(inputs[i].value);
+      k += v * data.strides[i];
+      outputs[i].textContent = data.shown[i][v];
+    }}
+    img.src = "data:image/png;base64," + data.frames[k];
+  }}
+  for (var i = 0; i < inputs.length; i++) {{
+    inputs[i].addEventListener("input", draw);
+    inputs[i].addEventListener("change", draw);
+  }}
+  var button = root.querySelector(".explore-play"), timer = null;
+  button.addEventListener("click", function () {{
+    if (timer) {{
+      clearInterval(timer); timer = null;
+      button.title = "Play"; button.setAttribute("aria-label", "Play"); button.innerHTML = "&#9654;";
+      return;
+    }}
+    button.title = "Pause"; button.setAttribute("aria-label", "Pause"); button.innerHTML = "&#10074;&#10074;";
+    timer = setInterval(function () {{
+      var s = inputs[0];
+      s.value = (Number(s.value) + 1) % (Number(s.max) + 1);
+      draw();
+    }}, 350);
+  }});
+}})();
+</script>
+</div>"""
+
+    def widget(self):
+        """The live ipywidgets version (needs a kernel)."""
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        import matplotlib.pyplot as plt
+
+        def show(**kwargs):
+            fig = self.render(**kwargs)
+            display(fig)
+            plt.close(fig)
+
+        controls = {n: _slider_widget(list(self.params[n]), self.value[n], self.labels.get(n, n))
+                    for n in self.names}
+        return widgets.interactive(show, **controls)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/plain": f"<explorer over {', '.join(self.names)}: {len(self.frames())} frames>",
+                  "text/html": self.html()}
+        if _kernel_running():
+            live = self.widget()
+            live.update()
+            bundle.update({k: v for k, v in live._repr_mimebundle_().items() if k != "text/plain"})
+        return bundle
+
+
+def _kernel_running() -> bool:
+    """True inside a running Jupyter kernel that has ipywidgets (the live controls need both)."""
+    import importlib.util
+    import sys
+
+    if "ipykernel" not in sys.modules or importlib.util.find_spec("ipywidgets") is None:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def explore(render, params: dict, *, alt: str, value: dict | None = None, labels: dict | None = None,
+            formats: dict | None = None, dpi: int = 90) -> Explorer:
+    """A figure with a slider for each of ``params`` (name -> the values it takes), in Jupyter
+    and in the static book alike.
+
+    ``render(**{name: value, ...})`` draws one figure and returns it (a matplotlib ``Figure``,
+    not shown). ``alt`` describes the figure for readers who cannot see it. ``value`` gives the
+    starting positions (default: each parameter's first value), ``labels`` the slider labels,
+    ``formats`` how a value is printed (``"{:.2f}"``). Display the result (last line of a cell).
+    Every combination is rendered once, so keep the product of the value counts small (tens).
+    """
+    params = {n: list(v) for n, v in params.items()}
+    if not params or any(len(v) == 0 for v in params.values()):
+        raise GanLabError("explore needs at least one parameter, each with at least one value")
+    value = {n: (value or {}).get(n, v[0]) for n, v in params.items()}
+    for n, v in value.items():
+        if v not in params[n]:
+            raise GanLabError(f"the starting value {v!r} of {n!r} is not one of its values")
+    return Explorer(render, params, value, dict(labels or {}), dict(formats or {}), alt, dpi)
+
+
+__all__ += ["Explorer", "explore", "readable_figures", "show_source", "with_alt"]

@@ -29,7 +29,7 @@ fi
 rm -rf _vendor
 mkdir -p _vendor/html-manager _vendor/mathjax/output/chtml/fonts _vendor/mathjax/input/tex
 cp node_modules/requirejs/require.js _vendor/require.min.js
-cp book/_assets/widgets-config.js _vendor/
+cp book/_assets/widgets-config.js book/_assets/gan-lab.css _vendor/
 hm=node_modules/@jupyter-widgets/html-manager/dist
 cp "$hm/embed-amd.js" _vendor/html-manager/
 # the widget CSS refers to its icon fonts by file name, next to embed-amd.js
@@ -45,10 +45,30 @@ if [ "${1:-}" = "assets" ]; then
   exit 0
 fi
 
+# A progress bar in a chapter is an ipywidget that closes when done (leave=False): in the static
+# page it would leave an empty gap. The pages show results, not progress, so bars are off in builds.
+export TQDM_DISABLE=1
+
 if [ "${GAN_LAB_FAST:-}" = "1" ]; then
   out=_build/fast
   echo "== building the book in FAST mode (GAN_LAB_FAST=1) into $out"
-  jupyter-book build . --path-output "$out" -W --keep-going
+  # every page of a fast build says so: the same configuration plus a banner
+  mkdir -p "$out"
+  "$PY" - "$out/_config.fast.yml" <<'PYTHON'
+import sys
+
+import yaml
+
+config = yaml.safe_load(open("_config.yml"))
+# (html_theme_options in sphinx.config replaces the theme options that html: would set, so the
+# banner goes there)
+config["sphinx"]["config"].setdefault("html_theme_options", {})["announcement"] = (
+    "Fast build (GAN_LAB_FAST=1): every chapter ran with fewer training steps and samples, so its "
+    "numbers and pictures are smoke-test results, not the book's. Build without GAN_LAB_FAST for the real ones.")
+with open(sys.argv[1], "w") as f:
+    yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
+PYTHON
+  jupyter-book build . --config "$out/_config.fast.yml" --path-output "$out" -W --keep-going
   html="$out/_build/html"
 else
   echo "== building the book (real experiments; the first build trains for a while)"

@@ -41,7 +41,23 @@ def test_config_serves_every_script_locally():
     assert not (ROOT / "_static").exists(), "Jupyter Book would put every .js under _static/ on every page"
     assert config["execute"]["execute_notebooks"] == "cache"
     assert config["execute"]["allow_errors"] is False
-    assert "sphinx_exercise" in config["sphinx"]["extra_extensions"]
+    extensions = sphinx["extensions"]
+    assert "sphinx_exercise" in extensions and "sphinxcontrib.bibtex" in extensions
+    assert "sphinx_thebe" not in extensions, "thebe declares THEBE_JS_URL twice per page and points at a CDN"
+    assert config["bibtex_bibfiles"] == ["book/references.bib"]
+    assert (ROOT / "book" / "references.bib").is_file()
+    # the static version of a gan_lab.book.explore control outranks its live widget in the HTML
+    assert ["html", "application/vnd.jupyter.widget-view+json", 35] in sphinx["nb_mime_priority_overrides"]
+    assert sphinx["html_context"]["default_mode"] in ("light", "dark", "auto")
+
+
+def test_toc_numbers_the_chapters_and_lists_the_bibliography():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    assert "book/bibliography" in files
+    for part in toc["parts"]:
+        if any(ch["file"] != "book/bibliography" and not ch["file"].endswith("instructors") for ch in part["chapters"]):
+            assert part.get("numbered") is True, part["caption"]
 
 
 def test_toc_lists_existing_chapters_and_notebooks_have_no_outputs():
@@ -148,6 +164,8 @@ def small_book(tmp_path_factory):
     src = tmp_path_factory.mktemp("book")
     shutil.copy(ROOT / "_config.yml", src / "_config.yml")
     shutil.copytree(ROOT / "_vendor", src / "_vendor")
+    (src / "book").mkdir()
+    shutil.copy(ROOT / "book" / "references.bib", src / "book" / "references.bib")   # bibtex_bibfiles
     (src / "_toc.yml").write_text("format: jb-book\nroot: page\n")
     cells = [nbformat.v4.new_markdown_cell(s) if kind == "md" else nbformat.v4.new_code_cell(s) for kind, s in _PAGE]
     nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
@@ -216,6 +234,125 @@ def test_built_chapter_is_offline_and_complete(page, tmp_path):
         served = list(server.requests)
     assert _foreign(requests) == []
     assert [p for p, code in served if code >= 400 and p != "/favicon.ico"] == []
-    if page.stem != "intro":
+    if page.stem not in ("intro", "bibliography"):
         assert dom.count("<mjx-container") > 0
         assert re.search(r'<img[^>]+src="[^"]*\.png"', dom), "a chapter without a figure"
+
+
+# ---------------------------------------------------------------------------------------------
+# gan_lab.book's page helpers (no browser needed)
+# ---------------------------------------------------------------------------------------------
+def test_explore_renders_every_combination_and_drives_them_from_the_page():
+    import base64
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gan_lab.book import explore
+    from gan_lab.utils import GanLabError
+
+    drawn = []
+
+    def render(a, b):
+        drawn.append((a, b))
+        fig, ax = plt.subplots(figsize=(2, 1))
+        ax.plot([0, 1], [a, b])
+        return fig
+
+    control = explore(render, {"a": [0, 1, 2], "b": [0.5, 1.5]}, value={"a": 1}, alt="two numbers")
+    frames = control.frames()
+    assert drawn == [(a, b) for a in (0, 1, 2) for b in (0.5, 1.5)]          # the last one varies fastest
+    assert len(set(frames)) == 6 and all(base64.b64decode(f)[:4] == b"\x89PNG" for f in frames)
+    html = control.html()
+    assert html.count('type="range"') == 2 and 'title="Play"' in html and 'alt="two numbers"' in html
+    assert f'src="data:image/png;base64,{frames[2]}"' in html                   # starts at a=1, b=0.5
+    assert "://" not in html.replace("data:image/png;base64,", "")              # nothing fetched
+    bundle = control._repr_mimebundle_()
+    assert "text/html" in bundle and "application/vnd.jupyter.widget-view+json" not in bundle   # no kernel here
+    assert not plt.get_fignums(), "explore must close the figures it rendered"
+    with pytest.raises(GanLabError, match="not one of its values"):
+        explore(render, {"a": [0, 1]}, value={"a": 5}, alt="x")
+    with pytest.raises(GanLabError, match="at least one"):
+        explore(render, {"a": []}, alt="x")
+
+
+def test_readable_figures_keep_the_smallest_text_legible():
+    """An 11-inch-wide figure shrunk to the ~730 px text column keeps its smallest text at 10 px."""
+    import matplotlib
+
+    from gan_lab.book import readable_figures
+
+    with matplotlib.rc_context():
+        readable_figures()
+        rc = matplotlib.rcParams
+        sizes = [rc["legend.fontsize"], rc["xtick.labelsize"], rc["ytick.labelsize"], rc["font.size"]]
+        smallest_pt = min(s if isinstance(s, (int, float)) else rc["font.size"] * 0.833 for s in sizes)
+    assert smallest_pt / 72 * 730 / 11 >= 10
+
+
+def test_show_source_and_with_alt():
+    from gan_lab import losses
+    from gan_lab.book import show_source, with_alt
+
+    md = show_source(losses.d_loss_minimax).data
+    assert md.startswith("```python\n# gan_lab/losses.py\ndef d_loss_minimax(") and md.endswith("```")
+    assert "{literalinclude}" not in md
+    html = with_alt('<div><img id="_anim_img1"></div>', 'a "moving" picture')
+    assert '<img alt="a &quot;moving&quot; picture" id="_anim_img1">' in html
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_small_book_console_is_clean_with_a_live_widget(small_book):
+    """The ipywidgets embed manager typesets with MathJax 2's API while the book loads MathJax 3;
+    widgets-config.js maps the call. A page with a rendered widget and math has no console error."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    errors = []
+    with _Server(small_book) as server, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route("**/favicon.ico", lambda r: r.fulfill(status=204))    # the browser's own request
+        page.goto(server.base + "/page.html", wait_until="load")
+        page.wait_for_selector(".widget-slider", timeout=20_000)
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise")
+        page.wait_for_timeout(1000)
+        has_hub = page.evaluate("() => typeof (MathJax.Hub && MathJax.Hub.Queue) === 'function'")
+        browser.close()
+    assert errors == [], errors
+    assert has_hub
+
+
+def test_explore_live_sliders_match_the_values():
+    pytest.importorskip("ipywidgets")
+    import numpy as np
+
+    from gan_lab.book import _slider_widget
+
+    assert type(_slider_widget(list(range(1, 4)), 2, "scale")).__name__ == "IntSlider"
+    assert type(_slider_widget([np.int64(0), np.int64(1)], 0, "i")).__name__ == "IntSlider"
+    f = _slider_widget([-0.5, -0.25, 0.0, 0.25], 0.0, "theta")
+    assert type(f).__name__ == "FloatSlider" and (f.min, f.max, f.step, f.value) == (-0.5, 0.25, 0.25, 0.0)
+    assert type(_slider_widget([1, 2, 4], 2, "k")).__name__ == "SelectionSlider"
+
+
+def test_explore_offers_the_live_widget_next_to_the_static_page_in_a_kernel(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import gan_lab.book as book
+
+    def render(k):
+        fig, ax = plt.subplots(figsize=(2, 1))
+        ax.set_title(str(k))
+        return fig
+
+    monkeypatch.setattr(book, "_kernel_running", lambda: True)
+    bundle = book.explore(render, {"k": [1, 2, 3]}, alt="k")._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
+    plt.close("all")
