@@ -1,6 +1,7 @@
 """The precision choice: fp32 or bf16 autocast, resolved once per run, recorded, and kept on resume."""
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -139,3 +140,17 @@ def test_cli_precision_flags(tmp_path, capsys):
         assert main(["sample", "--checkpoint", str(out), "--n", "4", "--out", str(png), "--precision", precision,
                      "--device", "cpu"]) == 0
         assert png.stat().st_size > 0
+
+
+def test_book_run_key_names_the_precision_this_machine_would_use(monkeypatch, tmp_path, fashion_small):
+    from gan_lab import book
+
+    config = run_config(tmp_path, steps=2)
+    monkeypatch.setenv("GAN_LAB_CPU_BF16", "1")
+    native = book.run_key(fresh("dcgan"), config)
+    assert native == book.run_key(fresh("dcgan"), replace(config, precision="bf16"))
+    monkeypatch.setenv("GAN_LAB_CPU_BF16", "0")
+    emulated = book.run_key(fresh("dcgan"), config)
+    assert emulated == book.run_key(fresh("dcgan"), replace(config, precision="fp32")) != native
+    run = book.run_or_load("dcgan", fresh("dcgan"), fashion_small, replace(config, precision="bf16"), root=tmp_path)
+    assert run.precision == "bf16"
