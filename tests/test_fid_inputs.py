@@ -17,6 +17,7 @@ import torch
 from gan_lab.data import read_image
 from gan_lab.metrics import frechet
 from gan_lab.utils import GanLabError
+from test_metrics import MeanPool    # the cheap stand-in feature network (4x4 pooling, 16-d)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -24,20 +25,6 @@ from faults import IMAGE_KINDS, make_image  # noqa: E402
 
 READ = [k for k, v in IMAGE_KINDS.items() if v == "read"]
 REFUSE = [k for k, v in IMAGE_KINDS.items() if v == "refuse"]
-
-
-class MeanPool:
-    """A cheap stand-in feature network: 4x4 average pooling of the grey image -> 16-d."""
-
-    id = "meanpool-test"
-    dims = 16
-    description = "test features"
-    weights_source = "none"
-    resize = "none"
-
-    def __call__(self, x01):
-        grey = x01.float().mean(dim=1, keepdim=True)
-        return torch.nn.functional.adaptive_avg_pool2d(grey, 4).flatten(1)
 
 
 def expected_rgb(kind: str, path: Path) -> np.ndarray:
