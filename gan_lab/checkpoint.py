@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -53,7 +55,10 @@ def load_file(path: str | os.PathLike, map_location="cpu") -> dict:
         raise GanLabError(f"checkpoint {path} does not exist; pass the path of a .pt file written by gan-lab "
                           f"(e.g. RUN_DIR/checkpoints/last.pt)")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # a file that is not a checkpoint can declare any pickle protocol; the error below says what it is
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only load failed" not in str(exc).lower() or not zipfile.is_zipfile(path):
             raise GanLabError(f"{path} is not a readable gan-lab checkpoint (UnpicklingError: "
@@ -62,7 +67,10 @@ def load_file(path: str | os.PathLike, map_location="cpu") -> dict:
         raise GanLabError(f"{path} contains pickled Python objects, which gan_lab never writes; it will not be "
                           f"loaded because loading it could run code; use a checkpoint written by gan-lab "
                           f"(RUN_DIR/checkpoints/last.pt)") from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+    # random bytes can also stop torch's unpickler with an IndexError or KeyError (an empty stack, a missing memo
+    # entry): every failure to parse the file is a file that is not a checkpoint
+    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, IndexError, KeyError, TypeError,
+            AttributeError, OverflowError, MemoryError, struct.error, UnicodeDecodeError) as exc:
         first = _ANSI.sub("", str(exc)).splitlines()[0] if str(exc).strip() else "empty"
         raise GanLabError(f"{path} is not a readable gan-lab checkpoint ({type(exc).__name__}: "
                           f"{first}); it may be truncated or from another program") from None
