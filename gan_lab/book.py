@@ -23,8 +23,8 @@ from pathlib import Path
 
 from gan_lab.models.base import GANModel
 from gan_lab.run import RunDir
-from gan_lab.train import TrainConfig, saved_precision, train
-from gan_lab.utils import GanLabError, fast_mode, pick_device, resolve_precision, stable_hash
+from gan_lab.train import TrainConfig, model_precision, saved_precision, train
+from gan_lab.utils import GanLabError, fast_mode, pick_device, stable_hash
 
 #: TrainConfig fields that do not change what a run computes (where it is written, how it reports)
 _NOT_IDENTITY = ("out", "progress", "device")
@@ -73,10 +73,7 @@ def run_key(model: GANModel, config: TrainConfig) -> str:
     settings = {k: v for k, v in asdict(config).items() if k not in _NOT_IDENTITY}
     # "auto" names the precision this machine would choose: a run trained in bf16 on one machine is not
     # the run an fp32-only machine would train
-    settings["precision"], _ = resolve_precision(config.precision, pick_device(config.device),
-                                                 parity=model.bf16_parity and model.bf16_faster)
-    if not model.autocast_ok:
-        settings["precision"] = "fp32"
+    settings["precision"], _ = model_precision(model, config.precision, pick_device(config.device))
     settings.pop("amp", None)
     return stable_hash({"family": model.family, "model_config": model.config.to_dict(),
                         "init_kwargs": model.init_kwargs(), "train": settings})

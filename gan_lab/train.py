@@ -222,6 +222,21 @@ def saved_precision(train_config: dict) -> str:
     return "bf16" if train_config.get("amp") else "fp32"
 
 
+def model_precision(model, precision: str, device: torch.device) -> tuple[str, str | None]:
+    """``(precision, note)``: what ``model`` trains in on ``device`` when ``precision`` is asked for.
+
+    :func:`gan_lab.utils.resolve_precision` with the family's measurements (``auto`` is bf16 only
+    with ``bf16_parity`` and ``bf16_faster``); a family without a bf16 path stays fp32 under ``auto``
+    and refuses an explicit bf16.
+    """
+    resolved, note = resolve_precision(precision, device, parity=model.bf16_parity and model.bf16_faster)
+    if resolved == "bf16" and not model.autocast_ok:
+        if precision != "auto":
+            raise GanLabError(f"{model.family} does not train under bf16 autocast; use --precision fp32")
+        resolved = "fp32"
+    return resolved, note
+
+
 def _settle_precision(model, config: TrainConfig, device: torch.device, saved: dict | None = None,
                       checkpoint: Path | None = None) -> TrainConfig:
     """``config`` with its precision resolved to fp32 or bf16 for ``model`` on ``device``.
@@ -238,12 +253,7 @@ def _settle_precision(model, config: TrainConfig, device: torch.device, saved: d
         elif precision != before:
             raise GanLabError(f"{checkpoint} was trained in {before}; resuming it in {precision} would not continue "
                               f"the same run. Use --precision {before} (or leave --precision out)")
-    precision, note = resolve_precision(precision, device, parity=model.bf16_parity and model.bf16_faster)
-    if precision == "bf16" and not model.autocast_ok:
-        if config.precision == "auto":
-            precision = "fp32"
-        else:
-            raise GanLabError(f"{model.family} does not train under bf16 autocast; use --precision fp32")
+    precision, note = model_precision(model, precision, device)
     if note:
         warnings.warn(note, stacklevel=3)
     return replace(config, precision=precision, amp=precision == "bf16")
