@@ -47,12 +47,61 @@ class Run:
         """``"fp32"`` or ``"bf16"``: what the run trained in (recorded in its config.json)."""
         return saved_precision(self.dir.read_config().get("train_config", {}))
 
+    def evaluate(self, data: str, metrics=("fid",), n: int = 500, *, n_real: int | None = None, seed: int = 0,
+                 split: str = "test", use_ema: bool = True) -> dict[str, float]:
+        """``{metric: value}`` of the finished model, measured once and then read from ``metrics.json``.
+
+        The scores are those of :func:`gan_lab.metrics.evaluate.evaluate` (``"fid"``, ``"is"``,
+        ``"fd-classifier"``) at the run's last step against ``data``'s ``split``, with ``n``
+        generated images from ``seed`` and ``n_real`` real ones (default ``n``). A saved score whose
+        protocol matches these settings is reused, so a rebuild runs no Inception pass; other
+        settings are measured and added to the file. The Inception network is loaded once per process.
+        """
+        from gan_lab.data import registry
+        from gan_lab.metrics.evaluate import evaluate, parse_metrics
+
+        metrics = parse_metrics(metrics)
+        n_real = n if n_real is None else n_real
+        splits = (split,) if registry.resolve(str(data)) is not None else (split, "all (a folder or file has no splits)")
+        step = self.dir.finished_steps()
+        ema = bool(use_ema and getattr(self.model, "G_ema", None) is not None)
+
+        def matches(entry: dict) -> bool:
+            p = entry.get("protocol", {})
+            return (entry.get("metric") in metrics and p.get("n_fake") == n and p.get("seed") == seed
+                    and p.get("step") == step and p.get("data") == str(data) and p.get("use_ema") == ema
+                    and (entry["metric"] == "is" or (p.get("n_real") == n_real
+                                                     and p.get("reference", {}).get("split") in splits)))
+
+        found = {e["metric"]: float(e["value"]) for e in self.dir.read_metrics().values() if matches(e)}
+        missing = [m for m in metrics if m not in found]
+        if missing:
+            extractor = _inception(self.model.device) if {"fid", "is"} & set(missing) else None
+            scores = evaluate(self.model, missing, n=n, data=str(data), n_real=n_real, split=split, seed=seed,
+                              use_ema=use_ema, step=step, extractor=extractor)
+            self.dir.save_scores(scores)
+            found.update({score["metric"]: float(score["value"]) for score in scores})
+        return {m: found[m] for m in metrics}
+
     def scores(self, metric: str) -> tuple[list[int], list[float]]:
         """``(steps, values)`` of ``metric`` in the run's metrics.json (e.g. a training callback's
         ``"fd-classifier"`` scores), in step order."""
         entries = sorted((e["protocol"]["step"], e["value"]) for e in self.dir.read_metrics().values()
                          if e.get("metric") == metric and e.get("protocol", {}).get("step") is not None)
         return [int(s) for s, _ in entries], [float(v) for _, v in entries]
+
+
+_INCEPTION: dict = {}
+
+
+def _inception(device):
+    """One pytorch-fid Inception network per device for the whole process (loading it takes seconds)."""
+    from gan_lab.metrics.frechet import InceptionFeatures
+
+    key = str(device)
+    if key not in _INCEPTION:
+        _INCEPTION[key] = InceptionFeatures(device)
+    return _INCEPTION[key]
 
 
 def project_root(start: str | os.PathLike | None = None) -> Path:

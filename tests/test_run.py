@@ -2,6 +2,7 @@
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -215,3 +216,28 @@ def test_resume_with_a_deleted_history_is_refused_by_the_cli(tmp_path, capsys):
     assert "history.csv is missing; the checkpoint has trained 2 steps" in err and "Traceback" not in err
     assert main(["train", "--resume", "--steps", "3", "--out", str(out), "--no-progress", "--allow-history-gap"]) == 0
     assert [r["step"] for r in read_history(out)] == [3]
+
+
+def test_run_evaluate_measures_once_then_reads_metrics_json(tmp_path, monkeypatch):
+    """Run.evaluate: the first call runs the feature network, a rebuild's call reads metrics.json."""
+    from PIL import Image
+
+    from tests.test_metrics import MeanPool
+
+    monkeypatch.setenv("GAN_LAB_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "real"
+    folder.mkdir()
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / f"{i}.png")
+    features = MeanPool()
+    monkeypatch.setattr(book, "_inception", lambda device: features)
+    run = _book_run(tmp_path / "runs", 2)
+    first = run.evaluate(str(folder), ["fid"], n=20)
+    calls = features.calls
+    assert calls > 0 and set(first) == {"fid"} and first["fid"] > 0
+    again = _book_run(tmp_path / "runs", 2)                            # a rebuild: loaded, not trained
+    assert again.evaluate(str(folder), ["fid"], n=20) == first and features.calls == calls
+    other = again.evaluate(str(folder), ["fid"], n=24)                  # another N: measured, both kept
+    assert features.calls > calls and other["fid"] != first["fid"]
+    assert sorted(e["protocol"]["n_fake"] for e in again.dir.read_metrics().values()) == [20, 24]
