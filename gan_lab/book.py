@@ -21,6 +21,9 @@ import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from gan_lab.data import registry
+from gan_lab.metrics.evaluate import evaluate, parse_metrics
+from gan_lab.metrics.frechet import InceptionFeatures
 from gan_lab.models.base import GANModel
 from gan_lab.run import RunDir
 from gan_lab.train import TrainConfig, model_precision, saved_precision, train
@@ -57,9 +60,6 @@ class Run:
         protocol matches these settings is reused, so a rebuild runs no Inception pass; other
         settings are measured and added to the file. The Inception network is loaded once per process.
         """
-        from gan_lab.data import registry
-        from gan_lab.metrics.evaluate import evaluate, parse_metrics
-
         metrics = parse_metrics(metrics)
         n_real = n if n_real is None else n_real
         splits = (split,) if registry.resolve(str(data)) is not None else (split, "all (a folder or file has no splits)")
@@ -96,8 +96,6 @@ _INCEPTION: dict = {}
 
 def _inception(device):
     """One pytorch-fid Inception network per device for the whole process (loading it takes seconds)."""
-    from gan_lab.metrics.frechet import InceptionFeatures
-
     key = str(device)
     if key not in _INCEPTION:
         _INCEPTION[key] = InceptionFeatures(device)
