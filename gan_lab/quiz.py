@@ -221,7 +221,12 @@ def score_row(result: dict, model: str, data: str, judge: str) -> list[str]:
     fool = percent(result["fool_rate"]) if result["fakes"] else "–"
     acc = percent(result["accuracy"]) if result["answered"] else "–"
     return [model, data, judge, f"{result['answered']} of {result['trials']}", f"{result['fooled']} of {result['fakes']}",
-            fool, f"{percent(lo)} – {percent(hi)}", acc, f"{percent(alo)} – {percent(ahi)}"]
+            fool, _range(lo, hi), acc, _range(alo, ahi)]
+
+
+def _range(lo: float, hi: float) -> str:
+    """An interval as ``"5.7–51.0 %"``."""
+    return f"{percent(lo)[:-2]}–{percent(hi)}"
 
 
 def score_table(rows: list[list[str]]) -> str:
@@ -231,6 +236,13 @@ def score_table(rows: list[list[str]]) -> str:
     return f'<table class="rof-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def results(rows: list[list[str]]):
+    """The score table of ``rows`` (:func:`score_row`) for a notebook cell, styled like the test's."""
+    from IPython.display import HTML
+
+    return HTML(f'<div class="real-or-fake">{_STYLE}{score_table(rows)}</div>')
+
+
 _STYLE = """<style>
 .real-or-fake { margin: 0.5em 0 1em; max-width: 100%; }
 .real-or-fake .rof-images { display: flex; gap: 1em; margin: 0.4em 0; }
@@ -238,8 +250,9 @@ _STYLE = """<style>
 .real-or-fake .rof-buttons { display: flex; gap: 0.6em; flex-wrap: wrap; margin: 0.4em 0; }
 .real-or-fake button { min-width: 6em; padding: 0.3em 0.8em; cursor: pointer; }
 .real-or-fake button:disabled { cursor: default; opacity: 0.5; }
-.real-or-fake .rof-table { font-size: 0.85em; border-collapse: collapse; margin: 0.5em 0; }
+.real-or-fake .rof-table { font-size: 0.85em; border-collapse: collapse; margin: 0.5em 0; display: block; overflow-x: auto; max-width: 100%; }
 .real-or-fake .rof-table th, .real-or-fake .rof-table td { padding: 0.15em 0.5em; border-bottom: 1px solid #ccc; text-align: left; }
+.real-or-fake .rof-table td:nth-child(n+4) { white-space: nowrap; }
 .real-or-fake .rof-review { display: flex; flex-wrap: wrap; gap: 0.4em; }
 .real-or-fake .rof-review figure { margin: 0; font-size: 0.75em; text-align: center; }
 .real-or-fake .rof-review img { width: 56px; height: 56px; image-rendering: pixelated; }
@@ -308,6 +321,7 @@ class RealOrFake:
   var answerButtons = root.querySelectorAll(".rof-answer");
   var question = data.pairs ? "Which of the two images is real?" : "Is this image real or generated?";
   function pct(x) {{ return (Math.round(x * 1000) / 10).toFixed(1) + " %"; }}
+  function range(ci) {{ return pct(ci[0]).slice(0, -2) + "\\u2013" + pct(ci[1]); }}
   function wilson(k, m) {{
     if (m === 0) return [0, 1];
     var z = data.z, p = k / m, shrink = 1 + z * z / m;
@@ -327,8 +341,8 @@ class RealOrFake:
     }}
     var f = wilson(fooled, fakes), a = wilson(correct, answers.length);
     var row = [data.model, data.data, data.judge, answers.length + " of " + n, fooled + " of " + fakes,
-               fakes ? pct(fooled / fakes) : "\\u2013", pct(f[0]) + " \\u2013 " + pct(f[1]),
-               answers.length ? pct(correct / answers.length) : "\\u2013", pct(a[0]) + " \\u2013 " + pct(a[1])];
+               fakes ? pct(fooled / fakes) : "\\u2013", range(f),
+               answers.length ? pct(correct / answers.length) : "\\u2013", range(a)];
     var tr = root.querySelector(".rof-table tbody tr");
     tr.innerHTML = "";
     row.forEach(function (t) {{ tr.appendChild(cell("td", t)); }});
@@ -471,4 +485,4 @@ def real_or_fake(real_images, fake_images, n: int = 20, seed: int = 0, pairs: bo
 
 
 __all__ = ["COLUMNS", "RealOrFake", "Trial", "Z95", "make_trials", "nearest_neighbour_observer", "observe",
-           "percent", "real_or_fake", "score", "score_row", "score_table", "wilson_interval"]
+           "percent", "real_or_fake", "results", "score", "score_row", "score_table", "wilson_interval"]

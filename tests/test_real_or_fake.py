@@ -248,6 +248,7 @@ def _faces(n=30, size=28, seed=0):
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_clicks_in_the_browser_change_the_score(chromium, tmp_path):
     quiz = real_or_fake(_faces(seed=0), _faces(seed=1), n=10, seed=5, model="DCGAN", data="noise")
     page = Page(chromium, quiz.html(), tmp_path / "quiz.html")
@@ -285,6 +286,7 @@ def test_clicks_in_the_browser_change_the_score(chromium, tmp_path):
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_pairs_in_the_browser_score_picks_of_the_fake(chromium, tmp_path):
     quiz = real_or_fake(_faces(seed=2), _faces(seed=3), n=7, seed=1, pairs=True, model="G", data="noise")
     page = Page(chromium, quiz.html(), tmp_path / "pairs.html")
