@@ -25,6 +25,7 @@ at the few tens of answers a reader gives (Brown, Cai & DasGupta, 2001).
 from __future__ import annotations
 
 import base64
+import functools
 import html as html_lib
 import io
 import json
@@ -77,11 +78,16 @@ def percent(x: float) -> str:
 class Trial:
     """One question: one image (``real`` is True or False) or a pair (``real`` is the index of
     the real image, 0 = left). ``pixels`` are the images as uint8 arrays (C, H, W) at their own
-    size; ``png`` the upscaled PNGs (base64) that are shown."""
+    size; :attr:`png` the PNGs (base64) that are shown, ``scale`` times larger."""
 
     pixels: tuple[np.ndarray, ...]
-    png: tuple[str, ...]
     real: bool | int
+    scale: int = 1
+
+    @functools.cached_property
+    def png(self) -> tuple[str, ...]:
+        """The shown images, encoded when first asked for (a judge's long test never is)."""
+        return tuple(_png(x, self.scale) for x in self.pixels)
 
 
 def _as_uint8(images, name: str) -> np.ndarray:
@@ -138,11 +144,11 @@ def make_trials(real_images, fake_images, n: int = 20, seed: int = 0, pairs: boo
         trials = []
         for r, f, left in zip(pick_real, pick_fake, left_is_real):
             shown = (r, f) if left else (f, r)
-            trials.append(Trial(shown, tuple(_png(x, scale) for x in shown), 0 if left else 1))
+            trials.append(Trial(shown, 0 if left else 1, scale))
         return trials
     items = [(x, True) for x in pick_real] + [(x, False) for x in pick_fake]
     order = rng.permutation(len(items))
-    return [Trial((items[i][0],), (_png(items[i][0], scale),), items[i][1]) for i in order]
+    return [Trial((items[i][0],), items[i][1], scale) for i in order]
 
 
 def score(trials: list[Trial], answers: list) -> dict:
@@ -155,7 +161,7 @@ def score(trials: list[Trial], answers: list) -> dict:
     """
     if len(answers) > len(trials):
         raise GanLabError(f"{len(answers)} answers for {len(trials)} trials")
-    pairs = len(trials[0].png) == 2 if trials else False
+    pairs = len(trials[0].pixels) == 2 if trials else False
     fakes = fooled = reals = reals_missed = correct = 0
     for trial, answer in zip(trials, answers):
         if pairs:
@@ -271,7 +277,7 @@ class RealOrFake:
 
     @property
     def pairs(self) -> bool:
-        return len(self.trials[0].png) == 2
+        return len(self.trials[0].pixels) == 2
 
     def key(self) -> list:
         """The right answers, in the form :func:`score` takes them."""
@@ -404,7 +410,7 @@ class RealOrFake:
         answers: list = []
         n = len(self.trials)
         progress = widgets.HTML()
-        images = [widgets.Image(format="png", width=168, height=168) for _ in self.trials[0].png]
+        images = [widgets.Image(format="png", width=168, height=168) for _ in self.trials[0].pixels]
         labels = ("Left is real", "Right is real") if self.pairs else ("Real", "Fake")
         values = (0, 1) if self.pairs else (True, False)
         buttons = [widgets.Button(description=lab) for lab in labels]

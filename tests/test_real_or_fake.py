@@ -92,6 +92,8 @@ def test_trials_are_seeded_counted_and_shuffled():
     import base64
     import io
     assert Image.open(io.BytesIO(base64.b64decode(trials[0].png[0]))).size == (112, 112)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(trials[0].png[0]))))[::14, ::14],
+                          trials[0].pixels[0][0]), "the PNG shows the trial's pixels, upscaled"
 
 
 def test_pairs_hold_one_real_and_one_generated_image_on_both_sides():
@@ -147,9 +149,9 @@ def test_nearest_neighbour_observer_tells_separable_sets_apart_and_guesses_on_eq
     assert score(pairs, observe(pairs, judge))["fooled"] == 0
     # two halves of the same noise: the judge is right about as often as a coin
     gen = torch.Generator().manual_seed(0)
-    noise = torch.randint(0, 256, (800, 1, 6, 6), generator=gen, dtype=torch.uint8)
-    judge = nearest_neighbour_observer(noise[:200], noise[200:400])
-    same = make_trials(noise[400:600], noise[600:], n=200, seed=0)
+    noise = torch.randint(0, 256, (400, 1, 6, 6), generator=gen, dtype=torch.uint8)
+    judge = nearest_neighbour_observer(noise[:100], noise[100:200])
+    same = make_trials(noise[200:300], noise[300:], n=100, seed=0)
     lo, hi = score(same, observe(same, judge))["accuracy_ci"]
     assert lo < 0.5 < hi
 
