@@ -123,7 +123,8 @@ def make_trials(real_images, fake_images, n: int = 20, seed: int = 0, pairs: boo
     Single images: ``n`` trials, ``n // 2`` real and ``n - n // 2`` generated, drawn without
     replacement from the two sets and shuffled together. Pairs: ``n`` trials, each a real and a
     generated image, the real one on the left or right at random. Everything depends only on
-    ``seed``. ``scale`` enlarges the shown images (default: to at least 112 pixels).
+    ``seed``. ``scale`` enlarges the shown images (default: to at least 160 pixels, so that the
+    page shows them pixel for pixel, without the blur of a browser's scaling).
     """
     real, fake = _as_uint8(real_images, "real_images"), _as_uint8(fake_images, "fake_images")
     if real.shape[1:] != fake.shape[1:]:
@@ -135,7 +136,7 @@ def make_trials(real_images, fake_images, n: int = 20, seed: int = 0, pairs: boo
     for name, have, need in (("real", len(real), n_real), ("generated", len(fake), n_fake)):
         if have < need:
             raise GanLabError(f"{n} trials need {need} {name} images, got {have}: pass more or lower n")
-    scale = scale or max(1, math.ceil(112 / real.shape[-1]))
+    scale = scale or max(1, math.ceil(160 / real.shape[-1]))
     rng = np.random.default_rng(seed)
     pick_real = real[rng.choice(len(real), n_real, replace=False)]
     pick_fake = fake[rng.choice(len(fake), n_fake, replace=False)]
@@ -252,7 +253,7 @@ def results(rows: list[list[str]]):
 _STYLE = """<style>
 .real-or-fake { margin: 0.5em 0 1em; max-width: 100%; }
 .real-or-fake .rof-images { display: flex; gap: 1em; margin: 0.4em 0; }
-.real-or-fake .rof-images img { width: 168px; height: 168px; image-rendering: pixelated; border: 1px solid #999; }
+.real-or-fake .rof-images img { max-width: 100%; height: auto; image-rendering: pixelated; border: 1px solid #999; }
 .real-or-fake .rof-buttons { display: flex; gap: 0.6em; flex-wrap: wrap; margin: 0.4em 0; }
 .real-or-fake button { min-width: 6em; padding: 0.3em 0.8em; cursor: pointer; }
 .real-or-fake button:disabled { cursor: default; opacity: 0.5; }
@@ -410,7 +411,7 @@ class RealOrFake:
         answers: list = []
         n = len(self.trials)
         progress = widgets.HTML()
-        images = [widgets.Image(format="png", width=168, height=168) for _ in self.trials[0].pixels]
+        images = [widgets.Image(format="png") for _ in self.trials[0].pixels]
         labels = ("Left is real", "Right is real") if self.pairs else ("Real", "Fake")
         values = (0, 1) if self.pairs else (True, False)
         buttons = [widgets.Button(description=lab) for lab in labels]

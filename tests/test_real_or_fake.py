@@ -87,12 +87,12 @@ def test_trials_are_seeded_counted_and_shuffled():
     assert _ids(make_trials(real, fake, n=21, seed=4)) != _ids(trials)
     order = [t.real for t in trials]
     assert order != sorted(order) and order != sorted(order, reverse=True), "real and fake are mixed"
-    # shown upscaled to at least 112 px: 8 px -> 14x
+    # shown upscaled to at least 160 px: 8 px -> 20x
     from PIL import Image
     import base64
     import io
-    assert Image.open(io.BytesIO(base64.b64decode(trials[0].png[0]))).size == (112, 112)
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(trials[0].png[0]))))[::14, ::14],
+    assert Image.open(io.BytesIO(base64.b64decode(trials[0].png[0]))).size == (160, 160)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(trials[0].png[0]))))[::20, ::20],
                           trials[0].pixels[0][0]), "the PNG shows the trial's pixels, upscaled"
 
 
