@@ -273,8 +273,9 @@ class RealOrFake:
     Jupyter kernel, the live ipywidgets version; both score with the rules of :func:`score`.
     """
 
-    def __init__(self, trials: list[Trial], model: str, data: str, judge: str):
+    def __init__(self, trials: list[Trial], model: str, data: str, judge: str, seconds: float | None = None):
         self.trials, self.model, self.data, self.judge = trials, model, data, judge
+        self.seconds = seconds      # how long each trial's images stay visible (None: until answered)
 
     @property
     def pairs(self) -> bool:
@@ -291,7 +292,8 @@ class RealOrFake:
         return score_row(self.score(answers), self.model, self.data, judge or self.judge)
 
     def _question(self) -> str:
-        return "Which of the two images is real?" if self.pairs else "Is this image real or generated?"
+        question = "Which of the two images is real?" if self.pairs else "Is this image real or generated?"
+        return question + (f" (shown for {self.seconds:g} s)" if self.seconds else "")
 
     def html(self) -> str:
         uid = "rof-" + uuid.uuid4().hex[:12]
@@ -301,7 +303,8 @@ class RealOrFake:
         imgs = "".join(f'<img class="rof-image" alt="{where[i]} of trial 1: real or generated?" '
                        f'src="data:image/png;base64,{self.trials[0].png[i]}">' for i in range(n_img))
         data = json.dumps({"images": [list(t.png) for t in self.trials], "model": self.model, "data": self.data,
-                           "judge": self.judge, "pairs": self.pairs, "z": Z95})
+                           "judge": self.judge, "pairs": self.pairs, "z": Z95, "seconds": self.seconds,
+                           "question": self._question()})
         # the answer key travels apart from the images, as numbers, and is read only to score an answer
         key = json.dumps([int(t.real) for t in self.trials])
         buttons = "".join(f'<button type="button" class="rof-answer" data-answer="{a}">{html_lib.escape(lab)}</button>'
@@ -326,7 +329,7 @@ class RealOrFake:
   var imgs = root.querySelectorAll(".rof-image");
   var progress = root.querySelector(".rof-progress");
   var answerButtons = root.querySelectorAll(".rof-answer");
-  var question = data.pairs ? "Which of the two images is real?" : "Is this image real or generated?";
+  var question = data.question, timer = null;
   function pct(x) {{ return (Math.round(x * 1000) / 10).toFixed(1) + " %"; }}
   function range(ci) {{ return pct(ci[0]).slice(0, -2) + "\\u2013" + pct(ci[1]); }}
   function wilson(k, m) {{
@@ -374,6 +377,7 @@ class RealOrFake:
   }}
   function show() {{
     var done = answers.length >= n;
+    clearTimeout(timer);
     answerButtons.forEach(function (b) {{ b.disabled = done; }});
     if (done) {{
       progress.textContent = "Done: " + n + " answers. The images, with the truth (\\u2713 right, \\u2717 wrong):";
@@ -388,6 +392,12 @@ class RealOrFake:
       imgs[j].src = "data:image/png;base64," + data.images[answers.length][j];
       imgs[j].alt = (data.pairs ? (j === 0 ? "Left" : "Right") + " image of trial " : "Image of trial ") +
                     (answers.length + 1) + ": real or generated?";
+      imgs[j].style.visibility = "visible";
+    }}
+    if (data.seconds) {{
+      timer = setTimeout(function () {{
+        for (var j = 0; j < imgs.length; j++) imgs[j].style.visibility = "hidden";
+      }}, data.seconds * 1000);
     }}
   }}
   answerButtons.forEach(function (b) {{
@@ -406,6 +416,8 @@ class RealOrFake:
 
     def widget(self):
         """The live ipywidgets version (needs a kernel): image(s), buttons, the score table."""
+        import threading
+
         import ipywidgets as widgets
 
         answers: list = []
@@ -418,8 +430,15 @@ class RealOrFake:
         restart = widgets.Button(description="Start again")
         table = widgets.HTML()
         review = widgets.HTML()
+        timer: list = []
+
+        def hide():
+            for im in images:
+                im.layout.visibility = "hidden"
 
         def show():
+            while timer:
+                timer.pop().cancel()
             done = len(answers) >= n
             for b in buttons:
                 b.disabled = done
@@ -435,6 +454,11 @@ class RealOrFake:
             for im, png in zip(images, self.trials[len(answers)].png):
                 im.value = base64.b64decode(png)
                 im.layout.display = None
+                im.layout.visibility = "visible"
+            if self.seconds:
+                timer.append(threading.Timer(self.seconds, hide))
+                timer[-1].daemon = True
+                timer[-1].start()
 
         def answer(value):
             def click(_):
@@ -479,16 +503,19 @@ class RealOrFake:
 
 def real_or_fake(real_images, fake_images, n: int = 20, seed: int = 0, pairs: bool = False, *,
                  model: str = "generator", data: str = "real images", judge: str = "you",
-                 scale: int | None = None) -> RealOrFake:
+                 scale: int | None = None, seconds: float | None = None) -> RealOrFake:
     """A "real or fake?" test of ``fake_images`` against ``real_images`` ((N, C, H, W), float in
     [-1, 1] or uint8), to display in a notebook or a book page.
 
     ``n`` trials (see :func:`make_trials`: half real, half generated, shuffled by ``seed``; or,
     with ``pairs=True``, ``n`` real-generated pairs). ``model``, ``data`` and ``judge`` name the
-    row of the score table.
+    row of the score table. ``seconds`` hides each trial's images after that time, as studies
+    on Mechanical Turk do (the answer buttons stay); ``None`` shows them until answered.
     """
+    if seconds is not None and not seconds > 0:
+        raise GanLabError(f"seconds must be a positive number of seconds (or None), got {seconds}")
     trials = make_trials(real_images, fake_images, n=n, seed=seed, pairs=pairs, scale=scale)
-    return RealOrFake(trials, model, data, judge)
+    return RealOrFake(trials, model, data, judge, seconds)
 
 
 __all__ = ["COLUMNS", "RealOrFake", "Trial", "Z95", "make_trials", "nearest_neighbour_observer", "observe",

@@ -213,7 +213,7 @@ def chromium():
 class Page:
     """The test's HTML as a file in a fresh browser context, with console errors and requests."""
 
-    def __init__(self, browser, html: str, path: Path):
+    def __init__(self, browser, html: str, path: Path, clock: bool = False):
         path.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{html}</body></html>")
         self.context = browser.new_context()
         self.page = self.context.new_page()
@@ -231,6 +231,9 @@ class Page:
                 r.abort()
 
         self.page.route("**/*", route)
+        if clock:                       # the page's timers run only when the test advances this clock
+            self.page.clock.install(time=0)
+            self.page.clock.pause_at(1000)
         self.page.goto(path.as_uri(), wait_until="load")
 
     def row(self) -> list[str]:
@@ -305,3 +308,60 @@ def test_pairs_in_the_browser_score_picks_of_the_fake(chromium, tmp_path):
         assert page.errors == [] and page.requests == []
     finally:
         page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_exposure_time_hides_the_images_until_the_next_trial(tmp_path, chromium):
+    with pytest.raises(GanLabError, match="positive number of seconds"):
+        real_or_fake(_faces(), _faces(seed=1), n=4, seconds=0)
+    quiz = real_or_fake(_faces(seed=0), _faces(seed=1), n=4, seed=0, seconds=0.4)
+    page = Page(chromium, quiz.html(), tmp_path / "brief.html", clock=True)
+    visible = lambda: page.page.eval_on_selector(".rof-image", "i => getComputedStyle(i).visibility")
+    try:
+        assert "shown for 0.4 s" in page.page.inner_text(".rof-progress")
+        page.page.clock.run_for(300)
+        assert visible() == "visible"
+        page.page.clock.run_for(200)
+        assert visible() == "hidden"
+        page.click("Real")                       # the next trial is shown, for 0.4 s again
+        assert visible() == "visible" and "Trial 2 of 4" in page.page.inner_text(".rof-progress")
+        page.page.clock.run_for(300)
+        assert visible() == "visible"
+        page.page.clock.run_for(200)
+        assert visible() == "hidden"
+        assert page.errors == [] and page.requests == []
+    finally:
+        page.close()
+
+
+def test_live_widget_hides_the_images_after_the_exposure_time(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    import threading
+
+    timers = []
+
+    class Timer:
+        """A timer the test fires by hand."""
+
+        def __init__(self, interval, function):
+            self.interval, self.function, self.started, self.cancelled = interval, function, False, False
+            timers.append(self)
+
+        def start(self):
+            self.started = True
+
+        def cancel(self):
+            self.cancelled = True
+
+    monkeypatch.setattr(threading, "Timer", Timer)
+    quiz = real_or_fake(_faces(seed=0), _faces(seed=1), n=4, seed=0, seconds=0.5)
+    box = quiz.widget()
+    image = box.children[1].children[0]
+    assert "shown for 0.5 s" in box.children[0].value and image.layout.visibility == "visible"
+    assert len(timers) == 1 and timers[0].interval == 0.5 and timers[0].started
+    timers[0].function()
+    assert image.layout.visibility == "hidden"
+    box.children[2].children[0].click()           # answering shows the next trial and restarts the clock
+    assert image.layout.visibility == "visible" and "Trial 2 of 4" in box.children[0].value
+    assert timers[0].cancelled and len(timers) == 2 and timers[1].started
