@@ -21,7 +21,7 @@ LAYERS = {
     "run": 5,
     "callbacks": 6, "train": 6,
     "metrics": 7, "viz": 7, "exercises": 7,
-    "book": 8,
+    "book": 8, "quiz": 8,
     "cli": 9, "__main__": 9, "__init__": 9,
 }
 
