@@ -33,3 +33,10 @@ def test_falls_back_when_scipy_lacks_disp(monkeypatch):
     expected = frechet.frechet_distance(*stats)
     monkeypatch.setattr(fid_score, "calculate_frechet_distance", broken)
     assert frechet.frechet_distance(*stats) == pytest.approx(expected, rel=1e-9)
+
+
+def test_one_dimensional_statistics():
+    """SciPy 1.17's sqrtm(disp=False) returns a bare array (no (root, error) pair) for a 1x1 matrix, so
+    pytorch-fid's unpacking fails there; the 1-D distance must still be (m1 - m2)^2 + (s1 - s2)^2."""
+    value = frechet.frechet_distance(np.array([0.0]), np.array([[1.0]]), np.array([1.5]), np.array([[0.25]]))
+    assert value == pytest.approx(1.5 ** 2 + 0.5 ** 2, rel=1e-12)

@@ -155,8 +155,10 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, notes: list[str] | None = None) -
             warnings.simplefilter("always")
             try:
                 value = float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
-            except TypeError as exc:     # pytorch-fid 0.3.0 passes sqrtm(disp=False), which SciPy 1.18 removed
-                if "disp" not in str(exc):
+            except (TypeError, ValueError) as exc:
+                # pytorch-fid 0.3.0 passes sqrtm(disp=False), which SciPy 1.18 removed, and unpacks its
+                # (root, error) pair, which SciPy 1.17 does not return for a 1x1 matrix
+                if "disp" not in str(exc) and "values to unpack" not in str(exc):
                     raise
                 value = _frechet_formula(mu1, sigma1, mu2, sigma2)
     except ValueError as exc:
