@@ -1,0 +1,95 @@
+"""What one training step of each campaign run costs: FLOPs, saved activations and parameter state, at 64 and 128 px.
+
+    python benchmarks/campaign_cost.py            # writes benchmarks/campaign_cost.json, prints a table
+
+For every family of the default campaign plan (gan_lab.campaign.default_plan: the families' default
+nets, 3 channels) and both sizes, one training step (``n_critic`` discriminator updates, then one
+generator update) runs on the CPU under ``torch.utils.flop_counter.FlopCounterMode``, and the
+tensors autograd saves for the backward passes are summed (``saved_tensors_hooks``, each storage
+once). To keep the CPU cost small the step is run at batch 2, 4 and 6 and the count at the plan's
+batch 64 is the quadratic through those three points: FLOPs and saved bytes of these nets are a
+polynomial of degree <= 2 in the batch size (linear everywhere; minibatch discrimination adds a
+B^2 term), so the fit is exact, not an approximation. ``state_bytes`` is every trainable parameter's
+weight, gradient and two Adam moments (4 x 4 bytes) plus frozen copies (4 bytes).
+
+The file also carries the H100 rates measured by benchmarks/gpu_check.sh at 64 px, batch 64, fp32
+(benchmarks/README.md, "One GPU"), which the CelebA chapter combines with these counts.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gan_lab import campaign  # noqa: E402
+from gan_lab.models import get_family  # noqa: E402
+from gan_lab.utils import seed_everything  # noqa: E402
+
+#: benchmarks/README.md, "One GPU (gpu_check.sh, measured on one NVIDIA H100 80GB, torch 2.11 + CUDA 13.0)":
+#: every family at 64 px, batch 64, fp32: real images consumed per second and peak MiB.
+H100_64PX_FP32 = {
+    "vanilla": (30196, 423), "dcgan": (20422, 2854), "wgan-gp": (5664, 414), "vaegan": (6093, 1507),
+    "improved-dcgan": (13591, 360), "dnfm": (6754, 459),
+}
+BATCHES = (2, 4, 6)
+
+
+def one_step(model, batch: int, size: int) -> tuple[float, float]:
+    """(FLOPs, saved bytes) of one training step of ``model`` on random images of ``batch`` x 3 x size x size."""
+    x = torch.rand(batch * (model.config.n_critic + 1), 3, size, size) * 2 - 1
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.begin_step(0)
+        for i in range(model.config.n_critic):
+            model.d_step(x[i * batch:(i + 1) * batch])
+        model.g_step(x[-batch:])
+    return float(counter.get_total_flops()), float(sum(seen.values()))
+
+
+def at_batch(values: list[float], batch: int) -> float:
+    """The quadratic through (BATCHES[i], values[i]) evaluated at ``batch``."""
+    return float(np.polyval(np.polyfit(BATCHES, values, 2), batch))
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    plan = campaign.default_plan()
+    out = {"batch_size": plan.batch_size, "source": __doc__.splitlines()[0], "families": {}}
+    print(f"{'family':16s} {'size':>4s} {'GFLOP/step':>11s} {'saved MiB':>10s} {'state MiB':>10s}")
+    for family in plan.families:
+        entry = {"flops_per_step": {}, "saved_bytes_per_step": {}, "state_bytes": {}}
+        for size in plan.sizes:
+            seed_everything(0)
+            config = plan.model_config(campaign.RunSpec(family, size, 0, 1))
+            model = get_family(family).Model(config)
+            flops, saved = zip(*(one_step(model, b, size) for b in BATCHES))
+            state = sum(p.numel() * (16 if p.requires_grad else 4) for p in model.parameters())
+            entry["flops_per_step"][str(size)] = at_batch(list(flops), plan.batch_size)
+            entry["saved_bytes_per_step"][str(size)] = at_batch(list(saved), plan.batch_size)
+            entry["state_bytes"][str(size)] = state
+            entry["images_per_step"] = (config.n_critic + config.g_steps) * plan.batch_size
+            print(f"{family:16s} {size:4d} {entry['flops_per_step'][str(size)] / 1e9:11.1f} "
+                  f"{entry['saved_bytes_per_step'][str(size)] / 2**20:10.0f} {state / 2**20:10.1f}", flush=True)
+        entry["h100_fp32_img_per_s_64"], entry["h100_fp32_peak_mib_64"] = H100_64PX_FP32[family]
+        out["families"][family] = entry
+    path = ROOT / "benchmarks" / "campaign_cost.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
