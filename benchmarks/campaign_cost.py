@@ -4,9 +4,11 @@
 
 For every family of the default campaign plan (gan_lab.campaign.default_plan: the families' default
 nets, 3 channels) and both sizes, one training step (``n_critic`` discriminator updates, then one
-generator update) runs on the CPU under ``torch.utils.flop_counter.FlopCounterMode``, and the
+generator update) runs on the CPU under a dispatch mode that adds up PyTorch's own FLOP formulas
+(``torch.utils.flop_counter.flop_registry``, what ``FlopCounterMode`` uses; that mode itself cannot run
+a gradient penalty's ``autograd.grad``), and the
 tensors autograd saves for the backward passes are summed (``saved_tensors_hooks``, each storage
-once). To keep the CPU cost small the step is run at batch 2, 4 and 6 and the count at the plan's
+once, the largest over the updates of a step). To keep the CPU cost small the step is run at batch 2, 4 and 6 and the count at the plan's
 batch 64 is the quadratic through those three points: FLOPs and saved bytes of these nets are a
 polynomial of degree <= 2 in the batch size (linear everywhere; minibatch discrimination adds a
 B^2 term), so the fit is exact, not an approximation. ``state_bytes`` is every trainable parameter's
@@ -23,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,23 +44,58 @@ H100_64PX_FP32 = {
 BATCHES = (2, 4, 6)
 
 
+class CountFlops(TorchDispatchMode):
+    """Every operator PyTorch has a FLOP formula for (matmuls, convolutions and their backward passes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
 def one_step(model, batch: int, size: int) -> tuple[float, float]:
-    """(FLOPs, saved bytes) of one training step of ``model`` on random images of ``batch`` x 3 x size x size."""
+    """(FLOPs, saved bytes) of one training step of ``model`` on random images of ``batch`` x 3 x size x size.
+
+    Saved bytes: the tensors autograd keeps for one backward pass (each storage once, parameters
+    left out), the largest over the updates of the step (each ``model.optimize`` call ends one graph;
+    a family that calls ``backward`` itself has its graphs counted together, an upper bound).
+    """
     x = torch.rand(batch * (model.config.n_critic + 1), 3, size, size) * 2 - 1
     seen: dict[int, int] = {}
+    peak = [0]
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}    # counted in state_bytes
 
     def pack(t):
         storage = t.untyped_storage()
-        seen[storage.data_ptr()] = storage.nbytes()
+        if storage.data_ptr() not in weights:
+            seen[storage.data_ptr()] = storage.nbytes()
         return t
 
-    counter = FlopCounterMode(display=False)
-    with counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model.begin_step(0)
-        for i in range(model.config.n_critic):
-            model.d_step(x[i * batch:(i + 1) * batch])
-        model.g_step(x[-batch:])
-    return float(counter.get_total_flops()), float(sum(seen.values()))
+    optimize = model.optimize
+
+    def counted(*args, **kwargs):
+        peak[0] = max(peak[0], sum(seen.values()))
+        seen.clear()
+        return optimize(*args, **kwargs)
+
+    model.optimize = counted
+    counter = CountFlops()
+    try:
+        with counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model.begin_step(0)
+            for i in range(model.config.n_critic):
+                model.d_step(x[i * batch:(i + 1) * batch])
+            model.g_step(x[-batch:])
+    finally:
+        del model.optimize
+    return float(counter.total), float(peak[0])
 
 
 def at_batch(values: list[float], batch: int) -> float:

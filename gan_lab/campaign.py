@@ -54,7 +54,7 @@ PLAN_FILE, STATE_FILE, SUMMARY_CSV, SUMMARY_MD = "plan.json", "campaign.json", "
 
 #: The columns of summary.csv, in order.
 SUMMARY_COLUMNS = ("run", "family", "model", "image_size", "seed", "steps_done", "steps_planned", "status",
-                   "train_seconds", "fid", "fid_n", "fd_classifier", "g_volatility", "d_volatility",
+                   "train_seconds", "fid", "fid_n", "fid_features", "fd_classifier", "g_volatility", "d_volatility",
                    "d_near_zero_share", "g_spikes", "error")
 
 
@@ -82,6 +82,7 @@ class Plan:
     channels_last: bool = False
     fid_n: int = 10000
     fid_split: str = "test"
+    fid_dims: int = 2048                # 2048: the FID; 64, 192, 768: an earlier Inception block (cheap, not FID)
     sample_every: int = 1000
     checkpoint_every: int = 1000
     stability_window: int = 50
@@ -187,6 +188,8 @@ class Plan:
         whole("fid_n", self.fid_n, low=0)
         if self.fid_n == 1:
             bad("fid_n", self.fid_n, "give 0 (no FID) or at least 2 (thousands for a meaningful FID)")
+        if self.fid_dims not in (64, 192, 768, 2048):
+            bad("fid_dims", self.fid_dims, "give 2048 (the FID) or 64, 192, 768 (earlier Inception features, not FID)")
         if not isinstance(self.fid_split, str):
             bad("fid_split", self.fid_split, "give a split name such as test")
         whole("sample_every", self.sample_every, low=0)
@@ -240,16 +243,18 @@ def default_plan() -> Plan:
 
 def fast_plan(root: str | os.PathLike) -> Plan:
     """The default plan shrunk for a smoke run on the CelebA-format fixture in ``root``: every family's
-    ``tiny`` preset, 4 steps of batch 8, FID on 10 samples (a number that only shows the code path works)."""
-    return replace(default_plan(), data_root=str(root), preset="tiny", steps=4, batch_size=8, fid_n=10,
+    ``tiny`` preset, 4 steps of batch 8, the Fréchet distance of 10 samples on 64-d Inception features (a number
+    that only shows the code path works; the 2048-d FID needs a 2048 x 2048 matrix square root per run)."""
+    return replace(default_plan(), data_root=str(root), preset="tiny", steps=4, batch_size=8, fid_n=10, fid_dims=64,
                    sample_every=2, checkpoint_every=2, stability_window=2)
 
 
 def standin_plan() -> Plan:
     """The default plan on a stand-in a shared 2-core CPU trains in minutes: Fashion-MNIST at its native
-    28 px (one channel), 200 steps of batch 32 per family, FID and the classifier distance on 200 samples."""
-    return replace(default_plan(), data="fashion-mnist", sizes=(28,), steps=200, batch_size=32, fid_n=200,
-                   sample_every=50, checkpoint_every=50)
+    28 px (one channel), 100 steps of batch 32 per family, the classifier distance and the Fréchet distance on
+    192-d Inception features (not the FID) of 100 samples."""
+    return replace(default_plan(), data="fashion-mnist", sizes=(28,), steps=100, batch_size=32, fid_n=100,
+                   fid_dims=192, sample_every=50, checkpoint_every=50)
 
 
 def plan_key(plan: Plan) -> str:
@@ -374,8 +379,8 @@ def run_campaign(plan: Plan, out: str | os.PathLike, *, device: str = "auto", pr
             log(f"{prefix}: {'resuming at step ' + str(done) if done else 'training'} to {spec.steps} steps ...")
         t0 = time.perf_counter()
         try:
+            seed_everything(spec.seed)          # before the nets are built: their initial weights come from the seed
             model = get_family(spec.family).Model(plan.model_config(spec))
-            seed_everything(spec.seed)
             data = _data(plan, spec.image_size, data_cache, world_size, rank)
             train(model, data, plan.train_config(spec, run.path, device, progress), resume=bool(done))
             _barrier()
@@ -403,7 +408,7 @@ def run_campaign(plan: Plan, out: str | os.PathLike, *, device: str = "auto", pr
         log(f"campaign: {n} runs in {time.perf_counter() - started:.1f} s: {counts['trained']} trained, "
             f"{counts['resumed']} resumed, {counts['skipped']} skipped, {counts['failed']} failed; "
             f"summary: {out / SUMMARY_CSV}, {out / SUMMARY_MD}")
-    _barrier()
+    # the other ranks do not wait for the scoring: a barrier would time out while rank 0 computes FIDs
     return report
 
 
@@ -427,11 +432,16 @@ def _data(plan: Plan, image_size: int, cache: dict, world_size: int, rank: int):
 _EXTRACTORS: dict = {}
 
 
-def _extractor(device) -> InceptionFeatures:
-    key = str(device)
+def _extractor(device, dims: int = 2048) -> InceptionFeatures:
+    key = (str(device), dims)
     if key not in _EXTRACTORS:
-        _EXTRACTORS[key] = InceptionFeatures(device)
+        _EXTRACTORS[key] = InceptionFeatures(device, dims=dims)
     return _EXTRACTORS[key]
+
+
+def feature_label(plan: Plan) -> str:
+    """What the summary's ``fid`` column holds under ``plan``."""
+    return "FID" if plan.fid_dims == 2048 else f"Fréchet distance on {plan.fid_dims}-d Inception features (not FID)"
 
 
 def run_scores(plan: Plan, run: RunDir, model, step: int, device) -> dict:
@@ -442,21 +452,25 @@ def run_scores(plan: Plan, run: RunDir, model, step: int, device) -> dict:
     info = registry.resolve(plan.data)
     wanted = ["fid"] + (["fd-classifier"] if info is not None and info.has_classifier else [])
     data = info.name if info else str(plan.data)
+    features = "inception-pool3" if plan.fid_dims == 2048 else f"inception-{plan.fid_dims}d"
 
     def matches(entry):
         p = entry.get("protocol", {})
         return (entry.get("metric") in wanted and p.get("step") == step and p.get("n_fake") == plan.fid_n
-                and p.get("seed") == 0 and p.get("data") == data and p.get("campaign_split") == plan.fid_split)
+                and p.get("seed") == 0 and p.get("data") == data and p.get("campaign_split") == plan.fid_split
+                and (entry.get("metric") != "fid" or p.get("feature_network_id") == features))
 
     found = {e["metric"]: float(e["value"]) for e in run.read_metrics().values() if matches(e)}
     missing = [m for m in wanted if m not in found]
     if missing:
-        extractor = _extractor(device) if "fid" in missing else None
+        extractor = _extractor(device, plan.fid_dims) if "fid" in missing else None
         scores = evaluate(model, missing, n=plan.fid_n, data=data, n_real=plan.fid_n, split=plan.fid_split,
                           seed=0, root=plan.data_root, step=step,
                           checkpoint=str(run.last_checkpoint.resolve()), extractor=extractor)
         for score in scores:
             score["protocol"]["campaign_split"] = plan.fid_split
+            if score["metric"] == "fid":
+                score["label"] = feature_label(plan)
         run.save_scores(scores)
         found.update({s["metric"]: float(s["value"]) for s in scores})
     return found
@@ -498,6 +512,7 @@ def summarize(plan: Plan, out: str | os.PathLike, *, device="cpu", evaluate_runs
                 row["fid"] = scores.get("fid", "")
                 row["fd_classifier"] = scores.get("fd-classifier", "")
                 row["fid_n"] = plan.fid_n
+                row["fid_features"] = "inception-pool3 (FID)" if plan.fid_dims == 2048 else f"inception-{plan.fid_dims}d"
             except Exception as exc:   # a run that trained but cannot be scored is reported, not fatal
                 row["status"], row["error"] = "evaluation failed", _one_line(exc)
                 log(f"{spec.name}: evaluation FAILED: {_one_line(exc)}")
@@ -548,4 +563,4 @@ def read_summary(out: str | os.PathLike) -> list[dict]:
 
 
 __all__ = ["Plan", "RunSpec", "Report", "THESIS_FAMILIES", "DISPLAY_NAMES", "default_plan", "fast_plan", "standin_plan", "plan_key",
-           "make_fixture", "check_data", "run_campaign", "summarize", "read_summary", "run_scores", "CELEBA_HELP"]
+           "make_fixture", "check_data", "feature_label", "run_campaign", "summarize", "read_summary", "run_scores", "CELEBA_HELP"]

@@ -67,6 +67,9 @@ def test_fast_campaign_trains_and_scores_the_whole_default_plan(fast_campaign):
     (entry,) = [e for e in metrics.values() if e["metric"] == "fid"]
     assert entry["protocol"]["n_fake"] == 10 and entry["protocol"]["step"] == 4
     assert entry["protocol"]["reference"]["size"] == [3, 128, 128]
+    # --fast scores on 64-d Inception features, and says so (the 2048-d FID costs a 2048 x 2048 square root a run)
+    assert entry["protocol"]["feature_network_id"] == "inception-64d" and "not FID" in entry["label"]
+    assert {r["fid_features"] for r in rows} == {"inception-64d"}
     assert json.loads((out / "plan.json").read_text())["families"] == list(default.families)
 
 
