@@ -19,6 +19,7 @@ The file also carries the H100 rates measured by benchmarks/gpu_check.sh at 64 p
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import sys
 from pathlib import Path
@@ -104,11 +105,13 @@ def at_batch(values: list[float], batch: int) -> float:
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    """``campaign_cost.py [FAMILY ...]``: all families of the default plan, or only those named; each
+    family's entry is added to benchmarks/campaign_cost.json as soon as it is counted."""
+    torch.set_num_threads(1)
     plan = campaign.default_plan()
-    out = {"batch_size": plan.batch_size, "source": __doc__.splitlines()[0], "families": {}}
+    path = ROOT / "benchmarks" / "campaign_cost.json"
     print(f"{'family':16s} {'size':>4s} {'GFLOP/step':>11s} {'saved MiB':>10s} {'state MiB':>10s}")
-    for family in plan.families:
+    for family in sys.argv[1:] or plan.families:
         entry = {"flops_per_step": {}, "saved_bytes_per_step": {}, "state_bytes": {}}
         for size in plan.sizes:
             seed_everything(0)
@@ -123,10 +126,16 @@ def main() -> None:
             print(f"{family:16s} {size:4d} {entry['flops_per_step'][str(size)] / 1e9:11.1f} "
                   f"{entry['saved_bytes_per_step'][str(size)] / 2**20:10.0f} {state / 2**20:10.1f}", flush=True)
         entry["h100_fp32_img_per_s_64"], entry["h100_fp32_peak_mib_64"] = H100_64PX_FP32[family]
-        out["families"][family] = entry
-    path = ROOT / "benchmarks" / "campaign_cost.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"written {path}")
+        with open(path, "a+") as fh:                  # several processes may count families side by side
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            text = fh.read()
+            out = json.loads(text) if text.strip() else {"batch_size": plan.batch_size, "families": {}}
+            out["families"][family] = entry
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(out, indent=1) + "\n")
+        print(f"{family} written to {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -113,29 +113,29 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path, monkeypatch):
-    from gan_lab.models import wgan_gp
+    from gan_lab.models import vanilla
 
-    plan = replace(_small_plan(tmp_path), families=("wgan-gp", "dcgan"))
+    plan = replace(_small_plan(tmp_path), families=("vanilla", "dcgan"))
 
     def broken(self, x_real):
         raise RuntimeError("boom in the critic")
 
-    monkeypatch.setattr(wgan_gp.Model, "d_step", broken)
+    monkeypatch.setattr(vanilla.Model, "d_step", broken)
     out = tmp_path / "c"
     lines = []
     report = run_campaign(plan, out, device="cpu", log=lines.append)
-    assert report.status == {"wgan-gp-32px-seed0": "failed", "dcgan-32px-seed0": "trained"}
+    assert report.status == {"vanilla-32px-seed0": "failed", "dcgan-32px-seed0": "trained"}
     rows = {r["run"]: r for r in _rows(out)}
-    assert rows["wgan-gp-32px-seed0"]["status"] == "failed"
-    assert rows["wgan-gp-32px-seed0"]["error"] == "RuntimeError: boom in the critic"
+    assert rows["vanilla-32px-seed0"]["status"] == "failed"
+    assert rows["vanilla-32px-seed0"]["error"] == "RuntimeError: boom in the critic"
     assert rows["dcgan-32px-seed0"]["status"] == "finished"
     assert any("FAILED: RuntimeError: boom" in line for line in lines)
     assert any("1 failed" in line for line in lines)
     # fixed, the next call trains only the failed run
     monkeypatch.undo()
     report = run_campaign(plan, out, device="cpu", log=lambda s: None)
-    assert report.status == {"wgan-gp-32px-seed0": "trained", "dcgan-32px-seed0": "skipped"}
-    assert {r["run"]: r["status"] for r in _rows(out)} == {"wgan-gp-32px-seed0": "finished",
+    assert report.status == {"vanilla-32px-seed0": "trained", "dcgan-32px-seed0": "skipped"}
+    assert {r["run"]: r["status"] for r in _rows(out)} == {"vanilla-32px-seed0": "finished",
                                                            "dcgan-32px-seed0": "finished"}
 
 
