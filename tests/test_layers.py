@@ -1,6 +1,6 @@
 """The package's layers import only downwards, and no import hides inside a function.
 
-data -> nn/losses -> models -> checkpoint -> run -> train -> metrics/viz -> book -> cli. A module
+data -> nn/losses -> models -> checkpoint -> run -> train -> metrics/viz -> book/campaign -> cli. A module
 may import its own layer and the layers below; an import placed inside a function to dodge a
 cycle is allowed only in the command-line layer (where it keeps `gan-lab --help` fast).
 """
@@ -21,7 +21,7 @@ LAYERS = {
     "run": 5,
     "callbacks": 6, "train": 6,
     "metrics": 7, "viz": 7, "exercises": 7,
-    "book": 8, "quiz": 8,
+    "book": 8, "quiz": 8, "campaign": 8,
     "cli": 9, "__main__": 9, "__init__": 9,
 }
 

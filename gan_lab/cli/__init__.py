@@ -15,6 +15,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from gan_lab.cli import campaign as campaign_cli
 from gan_lab.cli import metrics as metrics_cli
 from gan_lab.cli import singan as singan_cli
 from gan_lab.cli.common import parse_overrides, positive_int
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     # the subcommands of the other command-line modules; they import the library when run
-    for module in (metrics_cli, singan_cli):
+    for module in (metrics_cli, singan_cli, campaign_cli):
         module.register_cli(sub)
     from gan_lab.cli import assignments as assignments_cli      # nbgrader is imported only when it runs
     assignments_cli.register_cli(sub)
