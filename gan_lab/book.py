@@ -76,7 +76,7 @@ class Run:
         found = {e["metric"]: float(e["value"]) for e in self.dir.read_metrics().values() if matches(e)}
         missing = [m for m in metrics if m not in found]
         if missing:
-            extractor = _inception(self.model.device) if {"fid", "is"} & set(missing) else None
+            extractor = inception_features(self.model.device) if {"fid", "is"} & set(missing) else None
             scores = evaluate(self.model, missing, n=n, data=str(data), n_real=n_real, split=split, seed=seed,
                               use_ema=use_ema, step=step, extractor=extractor)
             self.dir.save_scores(scores)
@@ -94,11 +94,12 @@ class Run:
 _INCEPTION: dict = {}
 
 
-def _inception(device):
-    """One pytorch-fid Inception network per device for the whole process (loading it takes seconds)."""
-    key = str(device)
+def inception_features(device, dims: int = 2048) -> InceptionFeatures:
+    """One pytorch-fid Inception network per device and feature size for the whole process (loading
+    it takes seconds); the book's chapters and ``gan_lab.campaign`` share it."""
+    key = (str(device), dims)
     if key not in _INCEPTION:
-        _INCEPTION[key] = InceptionFeatures(device)
+        _INCEPTION[key] = InceptionFeatures(device, dims=dims)
     return _INCEPTION[key]
 
 
@@ -147,7 +148,7 @@ def run_or_load(name: str, model: GANModel, data, config: TrainConfig, *, root: 
     return Run(model.eval(), run, trained=True)
 
 
-__all__ = ["Run", "project_root", "run_key", "run_or_load", "runs_root"]
+__all__ = ["Run", "inception_features", "project_root", "run_key", "run_or_load", "runs_root"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,10 +32,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from gan_lab.book import inception_features
 from gan_lab.data import default_shape, downloads_allowed, load_data, registry
 from gan_lab.data.celeba import find_celeba
 from gan_lab.metrics.evaluate import evaluate
-from gan_lab.metrics.frechet import InceptionFeatures
 from gan_lab.metrics.stability import stability_summary
 from gan_lab.models import FAMILIES, get_family, make_config
 from gan_lab.nn import SUPPORTED_SIZES
@@ -429,16 +429,6 @@ def _data(plan: Plan, image_size: int, cache: dict, world_size: int, rank: int):
 
 
 # -- evaluation and the summary ----------------------------------------------------------------------
-_EXTRACTORS: dict = {}
-
-
-def _extractor(device, dims: int = 2048) -> InceptionFeatures:
-    key = (str(device), dims)
-    if key not in _EXTRACTORS:
-        _EXTRACTORS[key] = InceptionFeatures(device, dims=dims)
-    return _EXTRACTORS[key]
-
-
 def feature_label(plan: Plan) -> str:
     """What the summary's ``fid`` column holds under ``plan``."""
     return "FID" if plan.fid_dims == 2048 else f"Fréchet distance on {plan.fid_dims}-d Inception features (not FID)"
@@ -463,7 +453,7 @@ def run_scores(plan: Plan, run: RunDir, model, step: int, device) -> dict:
     found = {e["metric"]: float(e["value"]) for e in run.read_metrics().values() if matches(e)}
     missing = [m for m in wanted if m not in found]
     if missing:
-        extractor = _extractor(device, plan.fid_dims) if "fid" in missing else None
+        extractor = inception_features(device, plan.fid_dims) if "fid" in missing else None
         scores = evaluate(model, missing, n=plan.fid_n, data=data, n_real=plan.fid_n, split=plan.fid_split,
                           seed=0, root=plan.data_root, step=step,
                           checkpoint=str(run.last_checkpoint.resolve()), extractor=extractor)

@@ -231,7 +231,7 @@ def test_run_evaluate_measures_once_then_reads_metrics_json(tmp_path, monkeypatc
     for i in range(30):
         Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / f"{i}.png")
     features = MeanPool()
-    monkeypatch.setattr(book, "_inception", lambda device: features)
+    monkeypatch.setattr(book, "inception_features", lambda device: features)
     run = _book_run(tmp_path / "runs", 2)
     first = run.evaluate(str(folder), ["fid"], n=20)
     calls = features.calls
