@@ -74,6 +74,23 @@ def test_toc_lists_existing_chapters_and_notebooks_have_no_outputs():
                         assert not cell.outputs and cell.execution_count is None, f"{path} is committed with outputs"
 
 
+def test_bibliography_parses_and_holds_every_cited_key():
+    """references.bib is valid BibTeX (a missing brace stops the whole build) and every {cite} role of
+    every page names one of its entries, each entry once."""
+    from pybtex.database import parse_string
+
+    text = (ROOT / "book" / "references.bib").read_text()
+    keys = re.findall(r"^@\w+\{([^,\s]+),", text, flags=re.M)
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    entries = parse_string(text, "bibtex").entries          # raises on a syntax error
+    assert sorted(entries) == sorted(keys)
+    cited = set()
+    for page in [*(ROOT / "book").glob("*.ipynb"), *(ROOT / "book").glob("*.md")]:
+        for group in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", page.read_text()):
+            cited.update(key.strip() for key in group.split(","))
+    assert cited and cited <= set(entries), sorted(cited - set(entries))
+
+
 def test_external_reference_pattern_can_fail():
     assert EXTERNAL.search('<script src="https://cdn.jsdelivr.net/npm/x.js"></script>')
     assert EXTERNAL.search('<link rel="stylesheet" href="//maxcdn.bootstrapcdn.com/a.css">')
