@@ -270,7 +270,7 @@ def test_chapters_and_exercises_are_numbered(reader):
 def test_no_raw_markup_or_citation_keys(reader):
     """Roles, directives and citation keys must render, never show as source text."""
     text = reader.page.inner_text("article")
-    leftovers = re.findall(r"\{(?:cite|glue|doc|ref|literalinclude|numref)[^}]*\}`?[^`\s]*`?|```\{\w+\}", text)
+    leftovers = re.findall(r"\{(?:cite|glue|doc|ref|literalinclude|numref)(?::[\w-]+)?\}`?[^`\s]*`?|```\{\w+\}", text)
     assert leftovers == [], leftovers
     keys = re.findall(r"@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text())
     printed = [k for k in keys + ["dcgan-thesis-mnist-afhq"] if k in text]

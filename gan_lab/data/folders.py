@@ -126,6 +126,12 @@ def _folder_data(arr: np.ndarray, meta: dict, name: str, npy: Path) -> ImageData
                      tuple(meta.get("classes") or ()))
 
 
+def _progress_off() -> bool:
+    """``TQDM_DISABLE=1`` (the book's builds set it): no bar. tqdm's notebook bar ignores the variable
+    and would leave a widget in a built page."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _npy_header(shape: tuple[int, ...]) -> bytes:
     """The ``.npy`` header of a C-ordered uint8 array, as ``np.lib.format.open_memmap`` writes it.
 
@@ -165,7 +171,8 @@ def _decode_all(folder: Path, files: list[str], size: int, channels: int, crop: 
         header = _npy_header(shape)
         fh.write(header)
         with ThreadPoolExecutor(max_workers=workers) as pool, \
-                tqdm(total=len(files), desc=f"caching {folder.name} ({size}px)", unit="img") as bar:
+                tqdm(total=len(files), desc=f"caching {folder.name} ({size}px)", unit="img",
+                     disable=_progress_off()) as bar:
             chunk = 256
             for start in range(0, len(files), chunk):
                 for rel, arr, err in pool.map(work, files[start:start + chunk]):  # (C, size, size) uint8
