@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 from gan_lab.data import registry
@@ -148,7 +149,55 @@ def run_or_load(name: str, model: GANModel, data, config: TrainConfig, *, root: 
     return Run(model.eval(), run, trained=True)
 
 
-__all__ = ["Run", "inception_features", "project_root", "run_key", "run_or_load", "runs_root"]
+#: Steps of every run of :func:`study_run` in the full book (``STUDY_STEPS_FAST`` in fast mode)
+STUDY_STEPS = 1000
+STUDY_STEPS_FAST = 20
+#: kept checkpoints (``checkpoints/step_XXXXXX.pt``) and sample grids of a study run, every this many steps
+STUDY_KEEP_EVERY = 250
+STUDY_KEEP_EVERY_FAST = 10
+
+
+def study_run(family: str, seed: int = 0, *, name: str | None = None, device=None, **overrides) -> Run:
+    """One run of the Fashion-MNIST protocol shared by the chapters of part II b (loss volatility,
+    Wasserstein GAN, VAE-GAN, DNFM-GAN), so that a table in one chapter and a figure in another
+    are the same trained networks, trained once.
+
+    The protocol: Fashion-MNIST's 60,000 training images at 28 px, one channel; batch 64;
+    :data:`STUDY_STEPS` steps; family ``family``'s defaults with ``ngf = ndf = 32`` (and
+    ``nef = 32`` where the family has an encoder) so a run takes minutes on a CPU, then
+    ``overrides`` (Config fields, e.g. ``gamma=0.1``); ``precision="auto"``; every step's losses
+    in ``history.csv``; a sample grid and a kept checkpoint every :data:`STUDY_KEEP_EVERY` steps.
+    In fast mode the family's ``"tiny"`` preset and :data:`STUDY_STEPS_FAST` steps.
+    The run is named ``study-<family>[-<field>=<value>...]-seed<seed>`` unless ``name`` is given.
+    """
+    from gan_lab.data import load_data
+    from gan_lab.models import get_family, make_config
+    from gan_lab.utils import seed_everything
+
+    fast = fast_mode()
+    config_cls = get_family(family).Config
+    fields = {f.name for f in dataclass_fields(config_cls)}
+    widths = {} if fast else {k: 32 for k in ("ngf", "ndf", "nef") if k in fields}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise GanLabError(f"{family} has no config field {', '.join(unknown)}; its fields are: {', '.join(sorted(fields))}")
+    config = make_config(family, "tiny" if fast else None, image_size=28, channels=1, **widths, **overrides)
+    steps = STUDY_STEPS_FAST if fast else STUDY_STEPS
+    keep = STUDY_KEEP_EVERY_FAST if fast else STUDY_KEEP_EVERY
+    device = pick_device("auto" if device is None else device)
+    seed_everything(seed)                          # the nets' initial weights
+    model = get_family(family).Model(config).to(device)
+    settings = TrainConfig(steps=steps, batch_size=64, seed=seed, data="fashion-mnist", precision="auto",
+                           sample_every=keep, checkpoint_every=keep, keep_every=keep, log_every=keep,
+                           n_samples=64, progress=False)
+    if name is None:
+        parts = [f"{k}={v}" for k, v in sorted(overrides.items())]
+        name = "-".join(["study", family, *parts, f"seed{seed}"]).replace(" ", "")
+    return run_or_load(name, model, lambda: load_data("fashion-mnist", split="train"), settings)
+
+
+__all__ = ["Run", "STUDY_STEPS", "inception_features", "project_root", "run_key", "run_or_load", "runs_root",
+           "study_run"]
 
 
 # ---------------------------------------------------------------------------------------------
