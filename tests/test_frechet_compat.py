@@ -1,6 +1,10 @@
 """The Fréchet distance keeps working where pytorch-fid 0.3.0's own code does not (SciPy without sqrtm(disp=))."""
+import warnings
+
 import numpy as np
 import pytest
+
+from gan_lab.utils import GanLabError
 
 from gan_lab.metrics import frechet
 
@@ -30,9 +34,9 @@ def test_falls_back_when_scipy_lacks_disp(monkeypatch):
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(300, 8)), rng.normal(size=(300, 8)) + 0.5
     stats = (a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
-    expected = frechet.frechet_distance(*stats)
+    expected = frechet.frechet_distance(*stats, method="pytorch-fid")
     monkeypatch.setattr(fid_score, "calculate_frechet_distance", broken)
-    assert frechet.frechet_distance(*stats) == pytest.approx(expected, rel=1e-9)
+    assert frechet.frechet_distance(*stats, method="pytorch-fid") == pytest.approx(expected, rel=1e-9)
 
 
 def test_one_dimensional_statistics():
@@ -40,3 +44,39 @@ def test_one_dimensional_statistics():
     pytorch-fid's unpacking fails there; the 1-D distance must still be (m1 - m2)^2 + (s1 - s2)^2."""
     value = frechet.frechet_distance(np.array([0.0]), np.array([[1.0]]), np.array([1.5]), np.array([[0.25]]))
     assert value == pytest.approx(1.5 ** 2 + 0.5 ** 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("n, d", [(400, 3), (400, 64), (40, 64), (10, 64)])
+def test_eigh_route_matches_pytorch_fid(n, d):
+    """The default route (symmetric eigenvalues) gives pytorch-fid's value, with full-rank covariances
+    and with singular ones (fewer samples than dimensions, as FID from 100 images in 2048-d)."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(n + d)
+    a, b = rng.normal(size=(n, d)), rng.normal(size=(n, d)) * 1.3 + 0.2
+    stats = (a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = calculate_frechet_distance(*stats)
+    assert frechet.frechet_distance(*stats) == pytest.approx(expected, rel=1e-6)
+
+
+def test_eigh_route_by_hand():
+    # diagonal covariances: tr sqrt(S1 S2) = sum sqrt(s1_i s2_i) = sqrt(1 * 4) + sqrt(9 * 1) = 5;
+    # |mu1 - mu2|^2 = 1 + 4 = 5; tr S1 + tr S2 = 10 + 5 = 15; distance 5 + 15 - 10 = 10
+    mu1, mu2 = np.array([0.0, 0.0]), np.array([1.0, 2.0])
+    s1, s2 = np.diag([1.0, 9.0]), np.diag([4.0, 1.0])
+    assert frechet.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(10.0, abs=1e-12)
+    # a rotated copy of the same pair: the distance does not depend on the basis
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(2, 2)))
+    assert frechet.frechet_distance(q @ mu1, q @ s1 @ q.T, q @ mu2, q @ s2 @ q.T) == pytest.approx(10.0, abs=1e-9)
+
+
+def test_eigh_route_refuses_broken_statistics():
+    mu, s = np.zeros(3), np.eye(3)
+    with pytest.raises(GanLabError, match="NaN"):
+        frechet.frechet_distance(mu, s * np.nan, mu, s)
+    with pytest.raises(GanLabError, match="do not match"):
+        frechet.frechet_distance(mu, s, np.zeros(2), np.eye(2))
+    with pytest.raises(GanLabError, match="unknown Fréchet method"):
+        frechet.frechet_distance(mu, s, mu, s, method="svd")

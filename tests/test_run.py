@@ -241,3 +241,34 @@ def test_run_evaluate_measures_once_then_reads_metrics_json(tmp_path, monkeypatc
     other = again.evaluate(str(folder), ["fid"], n=24)                  # another N: measured, both kept
     assert features.calls > calls and other["fid"] != first["fid"]
     assert sorted(e["protocol"]["n_fake"] for e in again.dir.read_metrics().values()) == [20, 24]
+
+
+def test_study_run_shares_one_run_per_family_seed_and_overrides(monkeypatch, tmp_path):
+    """Chapters that ask for the same study run get the same trained networks; other overrides or
+    seeds are other runs; a misspelt field is refused before anything trains."""
+    import gan_lab.data as data_module
+
+    loads = []
+
+    def fake_load(spec, split="train", **kwargs):
+        loads.append((spec, split))
+        return torch.randint(0, 256, (128, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+
+    monkeypatch.setattr(data_module, "load_data", fake_load)
+    monkeypatch.setenv("GAN_LAB_BOOK_RUNS", str(tmp_path))
+    monkeypatch.setenv("GAN_LAB_FAST", "1")
+    first = book.study_run("vanilla", 0)
+    assert first.trained and loads == [("fashion-mnist", "train")]
+    assert first.dir.path.parent == tmp_path / "fast" and first.dir.path.name.startswith("study-vanilla-seed0-")
+    assert len(first.history) == book.STUDY_STEPS_FAST                     # every step's losses
+    kept = sorted(p.name for p in (first.dir.path / "checkpoints").glob("step_*.pt"))
+    assert kept == [f"step_{s:06d}.pt" for s in range(book.STUDY_KEEP_EVERY_FAST, book.STUDY_STEPS_FAST + 1,
+                                                      book.STUDY_KEEP_EVERY_FAST)]
+    again = book.study_run("vanilla", 0)
+    assert not again.trained and again.dir.path == first.dir.path and len(loads) == 1
+    other = book.study_run("vanilla", 1, d_dropout=0.5)
+    assert other.trained and other.dir.path.name.startswith("study-vanilla-d_dropout=0.5-seed1-")
+    assert other.model.config.d_dropout == 0.5 and other.model.config == vanilla.Config.tiny(d_dropout=0.5)
+    with pytest.raises(GanLabError, match="no config field dropout"):
+        book.study_run("vanilla", 0, dropout=0.5)
+    assert len(loads) == 2

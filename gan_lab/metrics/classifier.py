@@ -231,7 +231,7 @@ def classifier_frechet_distance(model, dataset: str = "fashion-mnist", n: int = 
     """Fréchet distance between classifier features of real images and ``n`` generated ones.
 
     Returns a score dict (``metric="fd-classifier"``, ``label`` says it is not FID, ``value``,
-    ``protocol``). Uses pytorch-fid's ``calculate_frechet_distance``; the real statistics are cached.
+    ``protocol``). The distance is :func:`gan_lab.metrics.frechet.frechet_distance`; the real statistics are cached.
     ``n_real=None`` uses the whole split (10,000 test images: cheap for this network).
     ``real_images`` (uint8 (N, C, H, W) at the generator's size) skips loading the dataset, e.g.
     when a training callback calls this every few hundred steps.

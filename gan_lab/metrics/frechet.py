@@ -8,8 +8,11 @@ covariances :math:`\Sigma_r, \Sigma_g`) is
           - 2 (\Sigma_r \Sigma_g)^{1/2}\bigr).
 
 With the pool3 features of the TensorFlow Inception network it is the FID (Heusel et al., 2017).
-Nothing here re-implements it: the network is pytorch-fid's ``InceptionV3`` and the distance is
-pytorch-fid's ``calculate_frechet_distance``. This module adds what the book needs around them:
+The network is pytorch-fid's ``InceptionV3``, the statistics are computed as pytorch-fid computes
+them, and the distance equals pytorch-fid's ``calculate_frechet_distance`` (to about 1e-7 relative;
+:func:`frechet_distance` takes the trace of the square root from symmetric eigenvalues, several
+times faster than its ``sqrtm``, and can call pytorch-fid's function itself). This module adds what
+the book needs around them:
 
 * images straight from a generator, in batches on the model's device (no PNG round trip);
   they are quantised to 8 bits first, exactly as saving a PNG would (``torchvision``'s
@@ -140,13 +143,57 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, notes: list[str] | None = None) -> float:
-    """pytorch-fid's ``calculate_frechet_distance``, with its failure turned into advice.
+def frechet_distance(mu1, sigma1, mu2, sigma2, notes: list[str] | None = None, method: str = "eigh") -> float:
+    r""":math:`\lVert\mu_1-\mu_2\rVert^2 + \mathrm{tr}(\Sigma_1 + \Sigma_2 - 2(\Sigma_1\Sigma_2)^{1/2})`.
 
-    What it says on the way (its printed "singular product" notice, scipy's warnings about the
-    matrix square root) is collected as one line each into ``notes`` when a list is given, and
-    turned into one warning otherwise, so nothing bare reaches a user's terminal.
+    ``method="eigh"`` (the default) computes the trace of the square root from symmetric
+    eigenproblems: with :math:`A = \Sigma_1^{1/2}`, the matrix :math:`\Sigma_1\Sigma_2` has the
+    eigenvalues of the symmetric :math:`A\Sigma_2A`, so
+    :math:`\mathrm{tr}(\Sigma_1\Sigma_2)^{1/2} = \sum_i \sqrt{\lambda_i(A\Sigma_2A)}`. Two ``eigh``
+    calls cost a fraction of the general matrix square root (2048-d Inception statistics: about
+    3 s against 16-19 s on a 2-core CPU) and stay exact where the covariances are singular (fewer
+    images than dimensions), where the square root of a non-symmetric product is least accurate;
+    on FID statistics the two agree to about 3e-7 relative (``benchmarks/bench_fid.py --frechet``).
+    ``method="pytorch-fid"`` calls pytorch-fid's ``calculate_frechet_distance`` (``scipy.linalg.sqrtm``).
+
+    What the computation says on the way (pytorch-fid's printed "singular product" notice, SciPy's
+    warnings) is collected as one line each into ``notes`` when a list is given, and turned into
+    one warning otherwise, so nothing bare reaches a user's terminal.
     """
+    if method not in ("eigh", "pytorch-fid"):
+        raise GanLabError(f"unknown Fréchet method {method!r}; use 'eigh' or 'pytorch-fid'")
+    if method == "eigh":
+        return _frechet_eigh(mu1, sigma1, mu2, sigma2)
+    return _frechet_pytorch_fid(mu1, sigma1, mu2, sigma2, notes)
+
+
+def _frechet_eigh(mu1, sigma1, mu2, sigma2) -> float:
+    """The Fréchet distance through symmetric eigenvalues (see :func:`frechet_distance`)."""
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    sigma1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
+    sigma2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.shape[0],) * 2:
+        raise GanLabError(f"the two sets of statistics do not match: means {mu1.shape} and {mu2.shape}, "
+                          f"covariances {sigma1.shape} and {sigma2.shape}")
+    if not all(np.isfinite(a).all() for a in (mu1, mu2, sigma1, sigma2)):
+        raise GanLabError("the feature statistics hold NaN or infinite values; the features they came from are "
+                          "broken (a diverged generator gives NaN images): check the images first")
+    try:
+        w, v = np.linalg.eigh((sigma1 + sigma1.T) / 2)
+        root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T               # Sigma_1^(1/2), symmetric
+        inner = root1 @ ((sigma2 + sigma2.T) / 2) @ root1
+        eigenvalues = np.linalg.eigvalsh((inner + inner.T) / 2)
+    except np.linalg.LinAlgError as exc:
+        raise GanLabError(f"the Fréchet distance could not be computed ({exc}); use more samples "
+                          f"(well above the feature dimension, {mu1.shape[0]})") from exc
+    # a covariance is positive semi-definite: eigenvalues below zero are rounding error
+    trace_root = float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_root)
+
+
+def _frechet_pytorch_fid(mu1, sigma1, mu2, sigma2, notes: list[str] | None = None) -> float:
+    """pytorch-fid's ``calculate_frechet_distance``, with its failure turned into advice."""
     from pytorch_fid.fid_score import calculate_frechet_distance
 
     printed = io.StringIO()
