@@ -26,6 +26,7 @@ import json
 import math
 import os
 import time
+from datetime import timedelta
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -341,6 +342,57 @@ def _barrier() -> None:
         dist.barrier()
 
 
+def rank_timeout() -> float:
+    """Seconds a rank waits for the others after a run (``$GAN_LAB_RANK_TIMEOUT``, default 600).
+
+    Healthy ranks are at most one training step and rank 0's checkpoint write apart, since every
+    step synchronises the gradients; a rank still missing after this long is stuck in a
+    collective that a failed rank left."""
+    value = os.environ.get("GAN_LAB_RANK_TIMEOUT", "600")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise GanLabError(f"GAN_LAB_RANK_TIMEOUT={value!r} is not valid; give a number of seconds > 0")
+    return seconds
+
+
+class RankOutcomes:
+    """After every run, the ranks of a torchrun campaign agree on whether it failed anywhere.
+
+    A run that fails on every rank (a bad setting, missing data) is reported and the campaign goes
+    on, as on one process. A run that fails on some ranks only cannot go on: the others are waiting
+    inside DistributedDataParallel's gradient exchange for a rank that left it. The agreement runs
+    on its own gloo group with a timeout (:func:`rank_timeout`), so the failed rank finds this out,
+    raises a :class:`GanLabError` that names the run and the cause, and exits; torchrun then stops
+    the other ranks (rank 0 saves its step on the way out), and running the same command again
+    resumes. Without torchrun it only counts this process's failure.
+    """
+
+    def __init__(self, world_size: int):
+        self.world_size = world_size
+        self.group = None
+        if world_size > 1:
+            self.group = dist.new_group(backend="gloo", timeout=timedelta(seconds=rank_timeout()))
+
+    def failures(self, name: str, rank: int, error: BaseException | None) -> int:
+        """How many ranks' run ``name`` failed (``error`` is this rank's); raises when some rank never arrives."""
+        if self.group is None:
+            return int(error is not None)
+        flag = torch.tensor([int(error is not None)], dtype=torch.int64)
+        try:
+            dist.all_reduce(flag, group=self.group)
+        except RuntimeError as exc:
+            cause = f"it failed here: {_one_line(error)}" if error is not None else f"{_one_line(exc)}"
+            raise GanLabError(
+                f"run {name} stopped on rank {rank} while other ranks did not reach the end of the run ({cause}). "
+                f"Distributed training cannot go on with a rank missing, so the campaign stops here; the "
+                f"finished runs and the last checkpoints are kept: fix the cause and run the same command "
+                f"again to resume") from exc
+        return int(flag.item())
+
+
 def run_campaign(plan: Plan, out: str | os.PathLike, *, device: str = "auto", progress: bool = False,
                  evaluate_runs: bool = True, log=print) -> Report:
     """Train every run of ``plan`` into ``out`` (skipping finished ones, resuming interrupted ones),
@@ -362,6 +414,7 @@ def run_campaign(plan: Plan, out: str | os.PathLike, *, device: str = "auto", pr
         plan.write(saved)
     state = read_state(out)
     report = Report(out)
+    outcomes = RankOutcomes(world_size)
     specs = plan.runs()
     started = time.perf_counter()
     data_cache: dict = {}
@@ -378,27 +431,39 @@ def run_campaign(plan: Plan, out: str | os.PathLike, *, device: str = "auto", pr
         if main:
             log(f"{prefix}: {'resuming at step ' + str(done) if done else 'training'} to {spec.steps} steps ...")
         t0 = time.perf_counter()
+        error = None
         try:
             seed_everything(spec.seed)          # before the nets are built: their initial weights come from the seed
             model = get_family(spec.family).Model(plan.model_config(spec))
             data = _data(plan, spec.image_size, data_cache, world_size, rank)
             train(model, data, plan.train_config(spec, run.path, device, progress), resume=bool(done))
-            _barrier()
-            report.status[spec.name] = what
-            state[spec.name] = {"status": "finished", "error": None,
-                                "seconds": round(time.perf_counter() - t0, 1)}
-            if main:
-                log(f"{prefix}: {what} in {time.perf_counter() - t0:.1f} s")
         except TrainingInterrupted:
             if main:
                 state[spec.name] = {"status": "interrupted", "error": None}
                 _write_state(out, state)
             raise
         except Exception as exc:          # one failed run is reported; the others go on
-            report.status[spec.name] = "failed"
-            state[spec.name] = {"status": "failed", "error": _one_line(exc)}
+            error = exc
+        try:
+            failed_ranks = outcomes.failures(spec.name, rank, error)
+        except GanLabError:
             if main:
-                log(f"{prefix}: FAILED: {_one_line(exc)}")
+                seen = f" (rank 0 saw: {_one_line(error)})" if error is not None else ""
+                state[spec.name] = {"status": "failed", "error": "a rank failed or did not reach the end of the run; "
+                                                                 f"the campaign stopped{seen}"}
+                _write_state(out, state)
+            raise
+        if failed_ranks:
+            report.status[spec.name] = "failed"
+            message = _one_line(error) if error is not None else f"failed on {failed_ranks} other rank(s)"
+            state[spec.name] = {"status": "failed", "error": message}
+            if main:
+                log(f"{prefix}: FAILED: {message}")
+        else:
+            report.status[spec.name] = what
+            state[spec.name] = {"status": "finished", "error": None, "seconds": round(time.perf_counter() - t0, 1)}
+            if main:
+                log(f"{prefix}: {what} in {time.perf_counter() - t0:.1f} s")
         if main:
             _write_state(out, state)
     if main:

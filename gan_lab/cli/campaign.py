@@ -110,6 +110,10 @@ def cmd_campaign(args) -> int:
     finally:
         torch.set_num_threads(threads)
     import torch.distributed as dist
+    rank = 0
     if dist.is_initialized():
+        rank = dist.get_rank()
         dist.destroy_process_group()
-    return 1 if report.failed else 0
+    # under torchrun rank 0 reports the campaign's outcome: another rank that exited non-zero here would
+    # make torchrun stop rank 0 while it still scores the runs and writes the summary
+    return 1 if report.failed and rank == 0 else 0
