@@ -22,8 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
-from gan_lab.data import registry
-from gan_lab.metrics.evaluate import evaluate, parse_metrics
+from gan_lab.metrics.evaluate import evaluate_cached
 from gan_lab.metrics.frechet import InceptionFeatures
 from gan_lab.models.base import GANModel
 from gan_lab.run import RunDir
@@ -61,28 +60,9 @@ class Run:
         protocol matches these settings is reused, so a rebuild runs no Inception pass; other
         settings are measured and added to the file. The Inception network is loaded once per process.
         """
-        metrics = parse_metrics(metrics)
-        n_real = n if n_real is None else n_real
-        splits = (split,) if registry.resolve(str(data)) is not None else (split, "all (a folder or file has no splits)")
-        step = self.dir.finished_steps()
-        ema = bool(use_ema and getattr(self.model, "G_ema", None) is not None)
-
-        def matches(entry: dict) -> bool:
-            p = entry.get("protocol", {})
-            return (entry.get("metric") in metrics and p.get("n_fake") == n and p.get("seed") == seed
-                    and p.get("step") == step and p.get("data") == str(data) and p.get("use_ema") == ema
-                    and (entry["metric"] == "is" or (p.get("n_real") == n_real
-                                                     and p.get("reference", {}).get("split") in splits)))
-
-        found = {e["metric"]: float(e["value"]) for e in self.dir.read_metrics().values() if matches(e)}
-        missing = [m for m in metrics if m not in found]
-        if missing:
-            extractor = inception_features(self.model.device) if {"fid", "is"} & set(missing) else None
-            scores = evaluate(self.model, missing, n=n, data=str(data), n_real=n_real, split=split, seed=seed,
-                              use_ema=use_ema, step=step, extractor=extractor)
-            self.dir.save_scores(scores)
-            found.update({score["metric"]: float(score["value"]) for score in scores})
-        return {m: found[m] for m in metrics}
+        return evaluate_cached(self.model, self.dir, metrics, n=n, data=str(data), step=self.dir.finished_steps(),
+                               n_real=n_real, split=split, seed=seed, use_ema=use_ema,
+                               extractor=lambda: inception_features(self.model.device))
 
     def scores(self, metric: str) -> tuple[list[int], list[float]]:
         """``(steps, values)`` of ``metric`` in the run's metrics.json (e.g. a training callback's
@@ -383,14 +363,14 @@ class Explorer:
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = {"text/plain": f"<explorer over {', '.join(self.names)}: {len(self.frames())} frames>",
                   "text/html": self.html()}
-        if _kernel_running():
+        if kernel_running():
             live = self.widget()
             live.update()
             bundle.update({k: v for k, v in live._repr_mimebundle_().items() if k != "text/plain"})
         return bundle
 
 
-def _kernel_running() -> bool:
+def kernel_running() -> bool:
     """True inside a running Jupyter kernel that has ipywidgets (the live controls need both)."""
     import importlib.util
     import sys

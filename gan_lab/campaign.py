@@ -36,13 +36,14 @@ import torch.distributed as dist
 from gan_lab.book import inception_features
 from gan_lab.data import default_shape, downloads_allowed, load_data, registry
 from gan_lab.data.celeba import find_celeba
-from gan_lab.metrics.evaluate import evaluate
+from gan_lab.metrics.evaluate import evaluate_cached
+from gan_lab.metrics.evaluate import feature_label as metric_label
 from gan_lab.metrics.stability import stability_summary
 from gan_lab.models import FAMILIES, get_family, make_config
 from gan_lab.nn import SUPPORTED_SIZES
 from gan_lab.run import RunDir
 from gan_lab.train import TrainConfig, TrainingInterrupted, init_distributed, train
-from gan_lab.utils import GanLabError, atomic_write_text, seed_everything, stable_hash
+from gan_lab.utils import GanLabError, atomic_write_text, read_json_dict, seed_everything, stable_hash
 
 #: The families of the DNFM thesis's comparison, in the order of its tables (plus the two baselines).
 THESIS_FAMILIES = ("vanilla", "dcgan", "wgan-gp", "vaegan", "improved-dcgan", "dnfm")
@@ -299,15 +300,8 @@ def check_data(plan: Plan) -> None:
 
 # -- the state file ------------------------------------------------------------------------------
 def read_state(out: Path) -> dict:
-    path = Path(out) / STATE_FILE
-    if not path.is_file():
-        return {}
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise GanLabError(f"{path} is not readable JSON ({exc}); delete it (the runs themselves are kept) and "
-                          f"run the campaign again") from None
-    return state if isinstance(state, dict) else {}
+    """The campaign's record of its runs (``campaign.json``; empty before the first run)."""
+    return read_json_dict(Path(out) / STATE_FILE, "delete it (the runs themselves are kept) and run the campaign again")
 
 
 def _write_state(out: Path, state: dict) -> None:
@@ -496,7 +490,7 @@ def _data(plan: Plan, image_size: int, cache: dict, world_size: int, rank: int):
 # -- evaluation and the summary ----------------------------------------------------------------------
 def feature_label(plan: Plan) -> str:
     """What the summary's ``fid`` column holds under ``plan``."""
-    return "FID" if plan.fid_dims == 2048 else f"Fréchet distance on {plan.fid_dims}-d Inception features (not FID)"
+    return metric_label(plan.fid_dims)
 
 
 def run_scores(plan: Plan, run: RunDir, model, step: int, device) -> dict:
@@ -506,29 +500,10 @@ def run_scores(plan: Plan, run: RunDir, model, step: int, device) -> dict:
         return {}
     info = registry.resolve(plan.data)
     wanted = ["fid"] + (["fd-classifier"] if info is not None and info.has_classifier else [])
-    data = info.name if info else str(plan.data)
-    features = "inception-pool3" if plan.fid_dims == 2048 else f"inception-{plan.fid_dims}d"
-
-    def matches(entry):
-        p = entry.get("protocol", {})
-        return (entry.get("metric") in wanted and p.get("step") == step and p.get("n_fake") == plan.fid_n
-                and p.get("seed") == 0 and p.get("data") == data and p.get("campaign_split") == plan.fid_split
-                and (entry.get("metric") != "fid" or p.get("feature_network_id") == features))
-
-    found = {e["metric"]: float(e["value"]) for e in run.read_metrics().values() if matches(e)}
-    missing = [m for m in wanted if m not in found]
-    if missing:
-        extractor = inception_features(device, plan.fid_dims) if "fid" in missing else None
-        scores = evaluate(model, missing, n=plan.fid_n, data=data, n_real=plan.fid_n, split=plan.fid_split,
-                          seed=0, root=plan.data_root, step=step,
-                          checkpoint=str(run.last_checkpoint.resolve()), extractor=extractor)
-        for score in scores:
-            score["protocol"]["campaign_split"] = plan.fid_split
-            if score["metric"] == "fid":
-                score["label"] = feature_label(plan)
-        run.save_scores(scores)
-        found.update({s["metric"]: float(s["value"]) for s in scores})
-    return found
+    return evaluate_cached(model, run, wanted, n=plan.fid_n, data=info.name if info else str(plan.data), step=step,
+                           n_real=plan.fid_n, split=plan.fid_split, seed=0, dims=plan.fid_dims, root=plan.data_root,
+                           checkpoint=str(run.last_checkpoint.resolve()), stamp={"campaign_split": plan.fid_split},
+                           extractor=lambda: inception_features(device, plan.fid_dims))
 
 
 def summarize(plan: Plan, out: str | os.PathLike, *, device="cpu", evaluate_runs: bool = True, log=print) -> list[dict]:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gan_lab.book import _kernel_running
+from gan_lab.book import kernel_running
 from gan_lab.data import to_uint8
 from gan_lab.utils import GanLabError
 
@@ -495,7 +495,7 @@ class RealOrFake:
         kind = "pairs" if self.pairs else "single images"
         bundle = {"text/plain": f"<real-or-fake test: {len(self.trials)} trials ({kind}) of {self.model} on {self.data}>",
                   "text/html": self.html()}
-        if _kernel_running():
+        if kernel_running():
             live = self.widget()
             bundle.update({k: v for k, v in live._repr_mimebundle_().items() if k != "text/plain"})
         return bundle

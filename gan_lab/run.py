@@ -32,7 +32,7 @@ import torch
 from torchvision.utils import save_image
 
 from gan_lab.checkpoint import load_checkpoint, load_file, save_checkpoint
-from gan_lab.utils import GanLabError, atomic_write, atomic_write_text, stable_hash
+from gan_lab.utils import GanLabError, atomic_write, atomic_write_text, read_json_dict, stable_hash
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
@@ -397,16 +397,7 @@ def read_metrics(path: str | os.PathLike) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / METRICS
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise GanLabError(f"{path} is not readable JSON ({exc}); move it aside or fix it - gan_lab will not "
-                          f"overwrite it") from exc
-    if not isinstance(data, dict):
-        raise GanLabError(f"{path} does not hold a dict of scores; move it aside - gan_lab will not overwrite it")
-    return data
+    return read_json_dict(path, "move it aside or fix it - gan_lab will not overwrite it")
 
 
 def save_scores(path: str | os.PathLike, scores: list[dict]) -> Path:

@@ -84,6 +84,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
+def read_json_dict(path: str | os.PathLike, advice: str) -> dict:
+    """The dict held by the JSON file ``path``; ``{}`` when the file does not exist.
+
+    A file that cannot be read, is not JSON or holds something other than a dict raises a
+    :class:`GanLabError` naming the file and ending with ``advice`` (what the user should do).
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GanLabError(f"{path} is not readable JSON ({' '.join(str(exc).split())}); {advice}") from exc
+    if not isinstance(data, dict):
+        raise GanLabError(f"{path} does not hold a JSON object (a dict); {advice}")
+    return data
+
+
 def stable_hash(obj) -> str:
     """A stable 12-hex-digit hash of a JSON-able object (dict keys sorted): names caches and runs."""
     text = json.dumps(obj, sort_keys=True, default=str)

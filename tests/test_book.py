@@ -371,7 +371,7 @@ def test_explore_offers_the_live_widget_next_to_the_static_page_in_a_kernel(monk
         ax.set_title(str(k))
         return fig
 
-    monkeypatch.setattr(book, "_kernel_running", lambda: True)
+    monkeypatch.setattr(book, "kernel_running", lambda: True)
     bundle = book.explore(render, {"k": [1, 2, 3]}, alt="k")._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
     plt.close("all")

@@ -192,7 +192,7 @@ def test_live_widget_scores_clicks_with_the_same_rules(monkeypatch):
     for _ in quiz.trials:
         real_button.click()
     assert "3 of 3" in box.children[3].value and "50.0 %" in box.children[3].value
-    monkeypatch.setattr(quiz_module, "_kernel_running", lambda: True)
+    monkeypatch.setattr(quiz_module, "kernel_running", lambda: True)
     assert "application/vnd.jupyter.widget-view+json" in quiz._repr_mimebundle_()
 
 

@@ -231,6 +231,7 @@ def test_run_evaluate_measures_once_then_reads_metrics_json(tmp_path, monkeypatc
     for i in range(30):
         Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / f"{i}.png")
     features = MeanPool()
+    features.id = "inception-pool3"       # stands in for the pool3 network, whose FIDs Run.evaluate reads back
     monkeypatch.setattr(book, "inception_features", lambda device: features)
     run = _book_run(tmp_path / "runs", 2)
     first = run.evaluate(str(folder), ["fid"], n=20)
@@ -241,6 +242,13 @@ def test_run_evaluate_measures_once_then_reads_metrics_json(tmp_path, monkeypatc
     other = again.evaluate(str(folder), ["fid"], n=24)                  # another N: measured, both kept
     assert features.calls > calls and other["fid"] != first["fid"]
     assert sorted(e["protocol"]["n_fake"] for e in again.dir.read_metrics().values()) == [20, 24]
+    # a saved FID of another feature network (say 192-d features) is not taken for this one
+    entries = again.dir.read_metrics()
+    for entry in entries.values():
+        entry["protocol"]["feature_network_id"] = "inception-192d"
+    again.dir.metrics_path.write_text(json.dumps(entries))
+    calls = features.calls
+    assert again.evaluate(str(folder), ["fid"], n=20) == first and features.calls > calls
 
 
 def test_study_run_shares_one_run_per_family_seed_and_overrides(monkeypatch, tmp_path):

@@ -15,6 +15,7 @@ from gan_lab.metrics.classifier import check_dataset, classifier_frechet_distanc
 from gan_lab.metrics.frechet import (InceptionFeatures, feature_statistics, frechet_distance,
                                      generator_features, generator_protocol, inception_score,
                                      rank_note, real_statistics)
+from gan_lab.data import registry
 from gan_lab.utils import GanLabError
 
 METRICS = ("fid", "is", "fd-classifier")
@@ -88,6 +89,57 @@ def evaluate(model, metrics=("fid",), n: int = 1000, data: str | None = None, n_
         score["protocol"].update(context)
         scores.append(score)
     return scores
+
+
+def feature_label(dims: int) -> str:
+    """The name of a Fréchet distance on Inception features of size ``dims``: the FID only for pool3."""
+    return "FID" if dims == 2048 else f"Fréchet distance on {dims}-d Inception features (not FID)"
+
+
+def evaluate_cached(model, run, metrics=("fid",), *, n: int, data: str, step: int, n_real: int | None = None,
+                    split: str = "test", seed: int = 0, use_ema: bool = True, dims: int = 2048, root=None,
+                    checkpoint: str | None = None, extractor=None, stamp: dict | None = None) -> dict[str, float]:
+    """``{metric: value}`` of ``model`` at training step ``step``, measured once per protocol.
+
+    A score in run directory ``run``'s ``metrics.json`` whose protocol matches these settings (the
+    metric, ``n`` generated images from ``seed``, ``n_real`` real ones of ``data``'s ``split``, the step,
+    EMA or not, the Inception features' size ``dims`` for FID, and every item of ``stamp``) is read
+    back; the missing ones are measured with :func:`evaluate`, saved to the file (with ``stamp`` in
+    their protocols) and returned. ``extractor`` is a function returning the Inception network of size
+    ``dims``, called only when FID or IS has to be measured (callers share one network per process).
+    """
+    metrics = parse_metrics(metrics)
+    n_real = n if n_real is None else n_real
+    splits = (split,) if registry.resolve(str(data)) is not None else (split, "all (a folder or file has no splits)")
+    ema = bool(use_ema and getattr(model, "G_ema", None) is not None)
+    network = "inception-pool3" if dims == 2048 else f"inception-{dims}d"
+    stamp = dict(stamp or {})
+
+    def matches(entry: dict) -> bool:
+        p, metric = entry.get("protocol", {}), entry.get("metric")
+        if metric not in metrics or any(p.get(k) != v for k, v in stamp.items()):
+            return False
+        if (p.get("n_fake"), p.get("seed"), p.get("step"), p.get("data"), p.get("use_ema")) != (n, seed, step, str(data), ema):
+            return False
+        if metric == "is":
+            return True
+        if metric == "fid" and p.get("feature_network_id", "inception-pool3") != network:
+            return False
+        return p.get("n_real") == n_real and p.get("reference", {}).get("split") in splits
+
+    found = {e["metric"]: float(e["value"]) for e in run.read_metrics().values() if matches(e)}
+    missing = [m for m in metrics if m not in found]
+    if missing:
+        net = extractor() if extractor is not None and {"fid", "is"} & set(missing) else None
+        scores = evaluate(model, missing, n=n, data=str(data), n_real=n_real, split=split, seed=seed, use_ema=use_ema,
+                          root=root, step=step, checkpoint=checkpoint, extractor=net)
+        for score in scores:
+            score["protocol"].update(stamp)
+            if score["metric"] == "fid":
+                score["label"] = feature_label(dims)
+        run.save_scores(scores)
+        found.update({score["metric"]: float(score["value"]) for score in scores})
+    return {m: found[m] for m in metrics}
 
 
 def format_score(score: dict) -> str:
