@@ -22,12 +22,14 @@ from dataclasses import asdict, dataclass, replace
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
+from gan_lab.data import load_data
 from gan_lab.metrics.evaluate import evaluate_cached
 from gan_lab.metrics.frechet import InceptionFeatures
+from gan_lab.models import get_family, make_config
 from gan_lab.models.base import GANModel
 from gan_lab.run import RunDir
 from gan_lab.train import TrainConfig, model_precision, saved_precision, train
-from gan_lab.utils import GanLabError, fast_mode, pick_device, stable_hash
+from gan_lab.utils import GanLabError, fast_mode, pick_device, seed_everything, stable_hash
 
 #: TrainConfig fields that do not change what a run computes (where it is written, how it reports)
 _NOT_IDENTITY = ("out", "progress", "device")
@@ -150,10 +152,6 @@ def study_run(family: str, seed: int = 0, *, name: str | None = None, device=Non
     In fast mode the family's ``"tiny"`` preset and :data:`STUDY_STEPS_FAST` steps.
     The run is named ``study-<family>[-<field>=<value>...]-seed<seed>`` unless ``name`` is given.
     """
-    from gan_lab.data import load_data
-    from gan_lab.models import get_family, make_config
-    from gan_lab.utils import seed_everything
-
     fast = fast_mode()
     config_cls = get_family(family).Config
     fields = {f.name for f in dataclass_fields(config_cls)}

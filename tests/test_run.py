@@ -254,15 +254,13 @@ def test_run_evaluate_measures_once_then_reads_metrics_json(tmp_path, monkeypatc
 def test_study_run_shares_one_run_per_family_seed_and_overrides(monkeypatch, tmp_path):
     """Chapters that ask for the same study run get the same trained networks; other overrides or
     seeds are other runs; a misspelt field is refused before anything trains."""
-    import gan_lab.data as data_module
-
     loads = []
 
     def fake_load(spec, split="train", **kwargs):
         loads.append((spec, split))
         return torch.randint(0, 256, (128, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
 
-    monkeypatch.setattr(data_module, "load_data", fake_load)
+    monkeypatch.setattr(book, "load_data", fake_load)
     monkeypatch.setenv("GAN_LAB_BOOK_RUNS", str(tmp_path))
     monkeypatch.setenv("GAN_LAB_FAST", "1")
     first = book.study_run("vanilla", 0)
