@@ -103,6 +103,24 @@ class Uniform1D:
         return self.low + (self.high - self.low) * u
 
 
+@dataclass(frozen=True)
+class VerticalSegment:
+    r"""The points :math:`(x, u)`, :math:`u \sim U[0, 1]`: a distribution on a segment of the plane.
+
+    Two of them at different ``x`` are Arjovsky et al.'s (2017) Example 1 (parallel lines): their
+    supports are disjoint for any shift, so :math:`\mathrm{JSD} = \log 2`, while
+    :math:`W_1 = |x_1 - x_2|`. A segment has no density on the plane (it has area zero), so
+    there is no ``pdf``: only samples.
+    """
+
+    x: float = 0.0
+    dim = 2
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        u = torch.rand(n, 1, generator=generator)
+        return torch.cat([torch.full_like(u, self.x), u], dim=1)      # (n, 2)
+
+
 # ---------------------------------------------------------------------------------------------
 # Quantities on a grid
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +296,46 @@ def fit_discriminator(D: nn.Module, p_data, p_g, steps: int = 2000, batch_size: 
     return history
 
 
+def fit_critic(f: nn.Module, p_data, p_g, steps: int = 1000, batch_size: int = 512, lr: float = 1e-3,
+               constraint: str = "gp", gp_weight: float = 10.0, clip_value: float = 0.01,
+               generator: torch.Generator | None = None) -> list[float]:
+    r"""Train a Wasserstein critic ``f`` alone, on samples of two fixed densities.
+
+    Each step maximises :math:`\mathbb{E}_{p_{data}}[f] - \mathbb{E}_{p_g}[f]` (minimises
+    :func:`gan_lab.losses.wasserstein_critic_loss`) under one of the two Lipschitz constraints:
+    ``constraint="gp"`` adds ``gp_weight`` times :func:`gan_lab.losses.gradient_penalty`
+    (Adam(lr, betas (0, 0.9)), as Gulrajani et al.); ``constraint="clip"`` clips every weight to
+    [-c, c] after the step (RMSprop(lr), as Arjovsky et al.). ``f`` returns one score per sample,
+    e.g. :func:`make_discriminator` (its output read as a raw score, no sigmoid).
+
+    Returns the critic's estimate :math:`\mathbb{E}_{p_{data}}[f] - \mathbb{E}_{p_g}[f]` on each
+    step's batch (before the step): with the penalty it approaches :math:`W_1(p_{data}, p_g)`, with
+    clipping :math:`K \cdot W_1` for the unknown Lipschitz bound K that the clipping implies.
+    """
+    if constraint not in ("gp", "clip"):
+        raise ValueError(f"constraint must be 'gp' or 'clip', got {constraint!r}")
+    if constraint == "gp":
+        opt = torch.optim.Adam(f.parameters(), lr=lr, betas=(0.0, 0.9))
+    else:
+        opt = torch.optim.RMSprop(f.parameters(), lr=lr)
+    device = next(f.parameters()).device
+    estimates = []
+    for _ in range(steps):
+        x_real = p_data.sample(batch_size, generator).to(device)   # (B, dim)
+        x_fake = p_g.sample(batch_size, generator).to(device)
+        loss = losses.wasserstein_critic_loss(f(x_real), f(x_fake))
+        estimates.append(-float(loss.total.detach()))
+        total = loss.total + gp_weight * losses.gradient_penalty(f, x_real, x_fake) if constraint == "gp" else loss.total
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        if constraint == "clip":
+            with torch.no_grad():
+                for p in f.parameters():
+                    p.clamp_(-clip_value, clip_value)
+    return estimates
+
+
 @torch.no_grad()
 def value_estimate(D: nn.Module, p_data, p_g, n: int = 100_000,
                    generator: torch.Generator | None = None) -> float:
@@ -289,8 +347,8 @@ def value_estimate(D: nn.Module, p_data, p_g, n: int = 100_000,
 
 
 __all__ = [
-    "GaussianMixture", "Uniform1D", "optimal_discriminator", "kl_divergence", "js_divergence",
+    "GaussianMixture", "Uniform1D", "VerticalSegment", "optimal_discriminator", "kl_divergence", "js_divergence",
     "value_at_optimum", "wasserstein1_1d", "js_divergence_monte_carlo", "shifted_uniform_jsd",
     "grid_1d", "grid_2d", "gaussian_kde_1d", "MLP", "make_generator", "make_discriminator",
-    "d_on_grid", "fit_discriminator", "value_estimate", "LOG2",
+    "d_on_grid", "fit_discriminator", "fit_critic", "value_estimate", "LOG2",
 ]

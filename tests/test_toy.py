@@ -131,3 +131,37 @@ def test_fit_discriminator_approaches_optimum():
     v_star = toy.value_at_optimum(p.pdf(grid), q.pdf(grid), dxf)
     v = toy.value_estimate(D, p, q, 50_000, g)
     assert v <= v_star + 0.01 and v == pytest.approx(v_star, abs=0.02)
+
+
+def test_vertical_segments_are_parallel_lines():
+    x = toy.VerticalSegment(2.5).sample(1000, torch.Generator().manual_seed(0))
+    assert x.shape == (1000, 2)
+    assert torch.all(x[:, 0] == 2.5)
+    assert 0.0 <= x[:, 1].min() and x[:, 1].max() <= 1.0 and abs(x[:, 1].mean().item() - 0.5) < 0.05
+
+
+def test_fit_critic_with_penalty_estimates_w1_of_parallel_lines():
+    # W1 between the segments at x = 0 and x = 1 is 1. The soft penalty lets the critic's slope
+    # between them settle at 1 + theta / (2 lambda) (minimise theta * s + lambda (s - 1)^2): 1.05 here
+    torch.manual_seed(0)
+    f = toy.make_discriminator(dim=2, hidden=32)
+    g = torch.Generator().manual_seed(0)
+    est = toy.fit_critic(f, toy.VerticalSegment(0.0), toy.VerticalSegment(1.0), steps=300, batch_size=256,
+                         lr=1e-3, constraint="gp", generator=g)
+    assert np.mean(est[-50:]) == pytest.approx(1.05, abs=0.1)
+    # the trained critic points the generator home: d(-E f(G))/d(shift) is about +1
+    shift = torch.tensor(1.0, requires_grad=True)
+    x_fake = toy.VerticalSegment(0.0).sample(5000, g) + torch.stack([shift, torch.tensor(0.0)])
+    (grad,) = torch.autograd.grad(-f(x_fake).mean(), shift)
+    assert grad.item() == pytest.approx(1.05, abs=0.15)
+
+
+def test_fit_critic_with_clipping_keeps_weights_in_the_box():
+    torch.manual_seed(0)
+    f = toy.make_discriminator(dim=2, hidden=16)
+    est = toy.fit_critic(f, toy.VerticalSegment(0.0), toy.VerticalSegment(2.0), steps=100, batch_size=128,
+                         lr=5e-4, constraint="clip", clip_value=0.01, generator=torch.Generator().manual_seed(0))
+    assert all(p.abs().max().item() <= 0.01 for p in f.parameters())
+    assert 0 < np.mean(est[-20:]) < 0.01          # the right sign, on a tiny scale K * W1
+    with pytest.raises(ValueError, match="constraint"):
+        toy.fit_critic(f, toy.VerticalSegment(0.0), toy.VerticalSegment(1.0), constraint="spectral")
