@@ -125,7 +125,9 @@ def evaluate_cached(model, run, metrics=("fid",), *, n: int, data: str, step: in
             return True
         if metric == "fid" and p.get("feature_network_id", "inception-pool3") != network:
             return False
-        return p.get("n_real") == n_real and p.get("reference", {}).get("split") in splits
+        # a split smaller than n_real gives all it has; the request is what identifies the protocol
+        return (p.get("n_real_requested", p.get("n_real")) == n_real
+                and p.get("reference", {}).get("split") in splits)
 
     found = {e["metric"]: float(e["value"]) for e in run.read_metrics().values() if matches(e)}
     missing = [m for m in metrics if m not in found]
@@ -135,6 +137,8 @@ def evaluate_cached(model, run, metrics=("fid",), *, n: int, data: str, step: in
                           root=root, step=step, checkpoint=checkpoint, extractor=net)
         for score in scores:
             score["protocol"].update(stamp)
+            if score["metric"] != "is":
+                score["protocol"]["n_real_requested"] = n_real
             if score["metric"] == "fid":
                 score["label"] = feature_label(dims)
         run.save_scores(scores)
