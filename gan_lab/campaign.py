@@ -26,8 +26,8 @@ import json
 import math
 import os
 import time
-from datetime import timedelta
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 
 import torch

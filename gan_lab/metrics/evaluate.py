@@ -11,11 +11,11 @@ split, feature network, weights source, resize, seed, EMA or not, checkpoint ste
 """
 from __future__ import annotations
 
+from gan_lab.data import registry
 from gan_lab.metrics.classifier import check_dataset, classifier_frechet_distance
 from gan_lab.metrics.frechet import (InceptionFeatures, feature_statistics, frechet_distance,
                                      generator_features, generator_protocol, inception_score,
                                      rank_note, real_statistics)
-from gan_lab.data import registry
 from gan_lab.utils import GanLabError
 
 METRICS = ("fid", "is", "fd-classifier")
