@@ -267,6 +267,16 @@ def test_chapters_and_exercises_are_numbered(reader):
         assert re.search(rf"Exercise {chapter}\.\d+", label), f"exercise {label!r} in chapter {chapter}"
 
 
+def test_tables_that_cells_display_render_as_tables(reader):
+    """A Markdown table printed by a cell (``Markdown("| a | b |\\n|---|---|...")``) must be a table on the
+    page, not a paragraph of pipes (myst-nb renders such output as CommonMark unless told otherwise)."""
+    raw = reader.page.eval_on_selector_all(
+        "article p, article li",
+        r"els => els.filter(e => !e.closest('pre, code') && /\|\s*(?:-{3,}|\u2014|\u2013)\s*\|/.test(e.textContent))"
+        r".map(e => e.textContent.slice(0, 80))")
+    assert raw == [], f"Markdown tables shown as text: {raw}"
+
+
 def test_no_raw_markup_or_citation_keys(reader):
     """Roles, directives and citation keys must render, never show as source text."""
     text = reader.page.inner_text("article")
