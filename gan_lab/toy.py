@@ -282,17 +282,29 @@ def fit_discriminator(D: nn.Module, p_data, p_g, steps: int = 2000, batch_size: 
     Returns the loss per step. With enough capacity and steps, D approaches :math:`D^*`,
     and ``-loss`` approaches :math:`V(D^*, G) = -\\log 4 + 2\\,\\mathrm{JSD}`.
     """
-    opt = torch.optim.Adam(D.parameters(), lr=lr)
-    device = next(D.parameters()).device
+    def step(x_real, x_fake):
+        loss = losses.d_loss_minimax(D(x_real), D(x_fake)).total
+        return loss, float(loss.detach())
+
+    return _fit(D, torch.optim.Adam(D.parameters(), lr=lr), p_data, p_g, steps, batch_size, generator, step)
+
+
+def _fit(net: nn.Module, opt: torch.optim.Optimizer, p_data, p_g, steps: int, batch_size: int,
+         generator: torch.Generator | None, step, after_step=None) -> list[float]:
+    """``steps`` optimiser steps of ``net`` on fresh batches of ``p_data`` and ``p_g``: ``step(x_real,
+    x_fake)`` returns (the loss to minimise, the number to record); ``after_step()`` runs after each."""
+    device = next(net.parameters()).device
     history = []
     for _ in range(steps):
         x_real = p_data.sample(batch_size, generator).to(device)   # (B, dim)
         x_fake = p_g.sample(batch_size, generator).to(device)
-        loss = losses.d_loss_minimax(D(x_real), D(x_fake)).total
+        loss, record = step(x_real, x_fake)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        history.append(float(loss.detach()))
+        if after_step is not None:
+            after_step()
+        history.append(record)
     return history
 
 
@@ -318,22 +330,20 @@ def fit_critic(f: nn.Module, p_data, p_g, steps: int = 1000, batch_size: int = 5
         opt = torch.optim.Adam(f.parameters(), lr=lr, betas=(0.0, 0.9))
     else:
         opt = torch.optim.RMSprop(f.parameters(), lr=lr)
-    device = next(f.parameters()).device
-    estimates = []
-    for _ in range(steps):
-        x_real = p_data.sample(batch_size, generator).to(device)   # (B, dim)
-        x_fake = p_g.sample(batch_size, generator).to(device)
+
+    def step(x_real, x_fake):
         loss = losses.wasserstein_critic_loss(f(x_real), f(x_fake))
-        estimates.append(-float(loss.total.detach()))
-        total = loss.total + gp_weight * losses.gradient_penalty(f, x_real, x_fake) if constraint == "gp" else loss.total
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        if constraint == "clip":
-            with torch.no_grad():
-                for p in f.parameters():
-                    p.clamp_(-clip_value, clip_value)
-    return estimates
+        estimate = -float(loss.total.detach())
+        if constraint == "gp":
+            return loss.total + gp_weight * losses.gradient_penalty(f, x_real, x_fake), estimate
+        return loss.total, estimate
+
+    @torch.no_grad()
+    def clip():
+        for p in f.parameters():
+            p.clamp_(-clip_value, clip_value)
+
+    return _fit(f, opt, p_data, p_g, steps, batch_size, generator, step, clip if constraint == "clip" else None)
 
 
 @torch.no_grad()
