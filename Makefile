@@ -20,7 +20,7 @@ train: install
 # the fast build first: the browser tests then check every built chapter, not only a sample page
 test: install
 	GAN_LAB_FAST=1 GAN_LAB_OFFLINE=1 bash scripts/build_book.sh
-	GAN_LAB_FAST=1 GAN_LAB_OFFLINE=1 $(PY) -m pytest -q tests book --nbval-lax -p no:cacheprovider
+	GAN_LAB_FAST=1 GAN_LAB_OFFLINE=1 GAN_LAB_STATIC_CONTROLS=1 $(PY) -m pytest -q tests book --nbval-lax -p no:cacheprovider
 
 clean:
 	rm -rf _build .installed

@@ -369,10 +369,17 @@ class Explorer:
 
 
 def kernel_running() -> bool:
-    """True inside a running Jupyter kernel that has ipywidgets (the live controls need both)."""
+    """True inside a running Jupyter kernel that has ipywidgets (the live controls need both).
+
+    False when ``$GAN_LAB_STATIC_CONTROLS`` is ``1``, as the book's build script sets it: a built
+    page shows the static controls only, and live widgets made while nbclient executed a chapter
+    left the build waiting for ever on an idle kernel now and then (three times in CI, in
+    chapters with a live control; jupyter/nbclient#312 reports the same)."""
     import importlib.util
     import sys
 
+    if os.environ.get("GAN_LAB_STATIC_CONTROLS") == "1":
+        return False
     if "ipykernel" not in sys.modules or importlib.util.find_spec("ipywidgets") is None:
         return False
     from IPython import get_ipython

@@ -48,6 +48,9 @@ fi
 # A progress bar in a chapter is an ipywidget that closes when done (leave=False): in the static
 # page it would leave an empty gap. The pages show results, not progress, so bars are off in builds.
 export TQDM_DISABLE=1
+# the pages show the controls' static versions; no live widgets while nbclient runs the chapters
+# (they could leave the build waiting on an idle kernel: see gan_lab.book.kernel_running)
+export GAN_LAB_STATIC_CONTROLS=1
 
 if [ "${GAN_LAB_FAST:-}" = "1" ]; then
   out=_build/fast

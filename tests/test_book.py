@@ -375,3 +375,19 @@ def test_explore_offers_the_live_widget_next_to_the_static_page_in_a_kernel(monk
     bundle = book.explore(render, {"k": [1, 2, 3]}, alt="k")._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
     plt.close("all")
+
+
+def test_static_controls_switch_turns_the_live_widget_off(monkeypatch):
+    """The build script sets GAN_LAB_STATIC_CONTROLS=1: inside a kernel, explore() then makes no live widget."""
+    import sys
+    import types
+
+    pytest.importorskip("ipywidgets")
+    from gan_lab import book
+
+    monkeypatch.setitem(sys.modules, "ipykernel", sys.modules.get("ipykernel") or types.ModuleType("ipykernel"))
+    monkeypatch.setattr("IPython.get_ipython", lambda: types.SimpleNamespace(kernel=object()))
+    monkeypatch.delenv("GAN_LAB_STATIC_CONTROLS", raising=False)
+    assert book.kernel_running()
+    monkeypatch.setenv("GAN_LAB_STATIC_CONTROLS", "1")
+    assert not book.kernel_running()
