@@ -365,10 +365,7 @@ class RankOutcomes:
     """
 
     def __init__(self, world_size: int):
-        self.world_size = world_size
-        self.group = None
-        if world_size > 1:
-            self.group = dist.new_group(backend="gloo", timeout=timedelta(seconds=rank_timeout()))
+        self.group = dist.new_group(backend="gloo", timeout=timedelta(seconds=rank_timeout())) if world_size > 1 else None
 
     def failures(self, name: str, rank: int, error: BaseException | None) -> int:
         """How many ranks' run ``name`` failed (``error`` is this rank's); raises when some rank never arrives."""
