@@ -80,3 +80,40 @@ def test_eigh_route_refuses_broken_statistics():
         frechet.frechet_distance(mu, s, np.zeros(2), np.eye(2))
     with pytest.raises(GanLabError, match="unknown Fréchet method"):
         frechet.frechet_distance(mu, s, mu, s, method="svd")
+
+
+@pytest.mark.parametrize("n, d", [(10, 64), (40, 64), (64, 64), (65, 64), (400, 3)])
+def test_feature_route_matches_pytorch_fid(n, d):
+    """frechet_distance_from_features (the n x n route when n <= d, the d-dimensional one above) gives
+    pytorch-fid's value for the Gaussian fitted to the features against given statistics."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(7 * n + d)
+    mixing = rng.normal(size=(d, d)) / np.sqrt(d)                # correlated features, as a network's are
+    a = rng.normal(size=(n, d)) @ mixing + 0.3
+    b = rng.normal(size=(5 * d, d)) @ mixing * 1.2
+    mu_b, sigma_b = b.mean(0), np.cov(b, rowvar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), mu_b, sigma_b)
+    assert frechet.frechet_distance_from_features(a, mu_b, sigma_b) == pytest.approx(expected, rel=1e-6)
+    assert frechet.frechet_distance_from_features(a, mu_b, sigma_b, notes=[], method="pytorch-fid") == \
+        pytest.approx(expected, rel=1e-9)
+
+
+def test_feature_route_by_hand():
+    # two points in 2-d, (0, 0) and (2, 0): mean (1, 0), covariance diag(2, 0) (np.cov divides by n - 1 = 1);
+    # against N((1, 1), diag(8, 3)): |mu1 - mu2|^2 = 1, tr S1 + tr S2 = 2 + 11 = 13,
+    # tr sqrt(S1 S2) = sqrt(2 * 8) + sqrt(0 * 3) = 4; distance 1 + 13 - 8 = 6
+    features = np.array([[0.0, 0.0], [2.0, 0.0]])
+    assert frechet.frechet_distance_from_features(features, np.array([1.0, 1.0]), np.diag([8.0, 3.0])) == \
+        pytest.approx(6.0, abs=1e-12)
+
+
+def test_feature_route_refuses_broken_input():
+    with pytest.raises(GanLabError, match="at least 2 feature vectors"):
+        frechet.frechet_distance_from_features(np.zeros((1, 3)), np.zeros(3), np.eye(3))
+    with pytest.raises(GanLabError, match="NaN"):
+        frechet.frechet_distance_from_features(np.full((2, 3), np.nan), np.zeros(3), np.eye(3))
+    with pytest.raises(GanLabError, match="do not match"):
+        frechet.frechet_distance_from_features(np.zeros((2, 3)), np.zeros(2), np.eye(2))

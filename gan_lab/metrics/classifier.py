@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_lab.data import load_data, registry
-from gan_lab.metrics.frechet import (feature_statistics, frechet_distance, generator_features, generator_protocol,
+from gan_lab.metrics.frechet import (frechet_distance_from_features, generator_features, generator_protocol,
                                      real_statistics)
 from gan_lab.utils import GanLabError, atomic_write, cache_dir
 
@@ -231,7 +231,8 @@ def classifier_frechet_distance(model, dataset: str = "fashion-mnist", n: int = 
     """Fréchet distance between classifier features of real images and ``n`` generated ones.
 
     Returns a score dict (``metric="fd-classifier"``, ``label`` says it is not FID, ``value``,
-    ``protocol``). The distance is :func:`gan_lab.metrics.frechet.frechet_distance`; the real statistics are cached.
+    ``protocol``). The distance is :func:`gan_lab.metrics.frechet.frechet_distance_from_features`; the real
+    statistics are cached.
     ``n_real=None`` uses the whole split (10,000 test images: cheap for this network).
     ``real_images`` (uint8 (N, C, H, W) at the generator's size) skips loading the dataset, e.g.
     when a training callback calls this every few hundred steps.
@@ -243,9 +244,9 @@ def classifier_frechet_distance(model, dataset: str = "fashion-mnist", n: int = 
     c = model.config
     mu_r, sigma_r, protocol = real_statistics(dataset, extractor, c.image_size, c.channels,
                                               n_real, split, root, batch_size, cache=cache, images=real_images)
-    mu_g, sigma_g = feature_statistics(generator_features(model, n, extractor, batch_size, seed, use_ema))
+    fake = generator_features(model, n, extractor, batch_size, seed, use_ema)
     protocol.update(generator_protocol(model, n, seed, use_ema))
-    return {"metric": "fd-classifier", "label": LABEL, "value": frechet_distance(mu_g, sigma_g, mu_r, sigma_r),
+    return {"metric": "fd-classifier", "label": LABEL, "value": frechet_distance_from_features(fake, mu_r, sigma_r),
             "protocol": protocol}
 
 

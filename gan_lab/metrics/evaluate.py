@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from gan_lab.data import registry
 from gan_lab.metrics.classifier import check_dataset, classifier_frechet_distance
-from gan_lab.metrics.frechet import (InceptionFeatures, feature_statistics, frechet_distance,
+from gan_lab.metrics.frechet import (InceptionFeatures, frechet_distance_from_features,
                                      generator_features, generator_protocol, inception_score,
                                      rank_note, real_statistics)
 from gan_lab.utils import GanLabError
@@ -66,12 +66,11 @@ def evaluate(model, metrics=("fid",), n: int = 1000, data: str | None = None, n_
             mu_r, sigma_r, protocol = real_statistics(str(data), inception, c.image_size, c.channels,
                                                       n_real if n_real is not None else n, split, root,
                                                       batch_size, cache=cache, progress=progress)
-            mu_g, sigma_g = feature_statistics(fake)
             protocol.update(gen_protocol, **context)
             notes = []
-            score = {"metric": "fid", "label": "FID", "value": frechet_distance(mu_g, sigma_g, mu_r, sigma_r, notes),
+            score = {"metric": "fid", "label": "FID", "value": frechet_distance_from_features(fake, mu_r, sigma_r, notes),
                      "protocol": protocol}
-            rank = rank_note(n, protocol["n_real"], int(mu_g.shape[0]))
+            rank = rank_note(n, protocol["n_real"], int(mu_r.shape[0]))
             protocol["rank_deficient"] = rank is not None
             if rank or notes:
                 score["note"] = "; ".join(([rank] if rank else []) + notes)

@@ -167,17 +167,65 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, notes: list[str] | None = None, m
     return _frechet_pytorch_fid(mu1, sigma1, mu2, sigma2, notes)
 
 
+def frechet_distance_from_features(features, mu2, sigma2, notes: list[str] | None = None,
+                                   method: str = "eigh") -> float:
+    r""":func:`frechet_distance` between the Gaussian fitted to ``features`` (rows are samples, as
+    :func:`feature_statistics` fits it) and the statistics ``mu2``, ``sigma2``.
+
+    With no more samples than dimensions (``n <= d``, e.g. a few hundred generated images against
+    2048-d Inception statistics) it takes an exact shortcut: with :math:`Y` the centred features,
+    :math:`\Sigma_1 = Y^\top Y/(n-1)`, and the non-zero eigenvalues of :math:`\Sigma_1\Sigma_2` are
+    those of the symmetric :math:`n \times n` matrix :math:`Y\Sigma_2Y^\top/(n-1)`, so one small
+    eigenvalue problem replaces two of size :math:`d`. It agrees with the ``d``-dimensional route to
+    rounding error (``tests/test_metrics.py``). With more samples, or ``method="pytorch-fid"``, it is
+    :func:`frechet_distance` of :func:`feature_statistics`.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[0] < 2:
+        raise GanLabError(f"need at least 2 feature vectors for a covariance, got shape {features.shape}")
+    n, d = features.shape
+    if method != "eigh" or n > d:
+        return frechet_distance(*feature_statistics(features), mu2, sigma2, notes, method)
+    mu1 = features.mean(axis=0)
+    _, _, mu2, sigma2 = _checked_statistics(mu1, None, mu2, sigma2)
+    if not np.isfinite(features).all():
+        raise GanLabError(_NOT_FINITE)
+    centred = features - mu1
+    sigma2 = (sigma2 + sigma2.T) / 2
+    inner = centred @ sigma2 @ centred.T / (n - 1)
+    try:
+        eigenvalues = np.linalg.eigvalsh((inner + inner.T) / 2)
+    except np.linalg.LinAlgError as exc:
+        raise GanLabError(f"the Fréchet distance could not be computed ({exc}); use more samples") from exc
+    trace_root = float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+    diff = mu1 - mu2
+    return float(diff @ diff + np.sum(centred ** 2) / (n - 1) + np.trace(sigma2) - 2.0 * trace_root)
+
+
+_NOT_FINITE = ("the feature statistics hold NaN or infinite values; the features they came from are broken "
+               "(a diverged generator gives NaN images): check the images first")
+
+
+def _checked_statistics(mu1, sigma1, mu2, sigma2):
+    """The statistics as float64 arrays of matching shapes, checked to be finite (``sigma1`` may be None)."""
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    sigma2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    square = (mu1.shape[0],) * 2
+    shape1 = square
+    if sigma1 is not None:
+        sigma1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
+        shape1 = sigma1.shape
+    if mu1.shape != mu2.shape or shape1 != square or sigma2.shape != square:
+        raise GanLabError(f"the two sets of statistics do not match: means {mu1.shape} and {mu2.shape}, "
+                          f"covariances {shape1} and {sigma2.shape}")
+    if not all(np.isfinite(a).all() for a in (mu1, mu2, sigma2) + ((sigma1,) if sigma1 is not None else ())):
+        raise GanLabError(_NOT_FINITE)
+    return mu1, sigma1, mu2, sigma2
+
+
 def _frechet_eigh(mu1, sigma1, mu2, sigma2) -> float:
     """The Fréchet distance through symmetric eigenvalues (see :func:`frechet_distance`)."""
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
-    sigma1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
-    sigma2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
-    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.shape[0],) * 2:
-        raise GanLabError(f"the two sets of statistics do not match: means {mu1.shape} and {mu2.shape}, "
-                          f"covariances {sigma1.shape} and {sigma2.shape}")
-    if not all(np.isfinite(a).all() for a in (mu1, mu2, sigma1, sigma2)):
-        raise GanLabError("the feature statistics hold NaN or infinite values; the features they came from are "
-                          "broken (a diverged generator gives NaN images): check the images first")
+    mu1, sigma1, mu2, sigma2 = _checked_statistics(mu1, sigma1, mu2, sigma2)
     try:
         w, v = np.linalg.eigh((sigma1 + sigma1.T) / 2)
         root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T               # Sigma_1^(1/2), symmetric
@@ -501,7 +549,7 @@ def fid_folders(path_a: str, path_b: str, device="cpu", batch_size: int = 50, pr
 
 __all__ = [
     "InceptionFeatures", "feature_statistics", "fid_folders", "folder_features", "frechet_distance",
-    "generated_batches", "generator_features", "image_features", "inception_score", "list_images", "rank_note",
-    "quantize", "real_statistics",
+    "frechet_distance_from_features", "generated_batches", "generator_features", "image_features", "inception_score",
+    "list_images", "rank_note", "quantize", "real_statistics",
 ]
 
