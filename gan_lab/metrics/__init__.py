@@ -13,7 +13,7 @@ Importing this package is light: pytorch-fid and scipy are imported when first u
 from gan_lab.metrics.classifier import ClassifierFDTracker, classifier_frechet_distance
 from gan_lab.metrics.evaluate import METRICS, evaluate, format_score
 from gan_lab.metrics.frechet import (InceptionFeatures, feature_statistics, fid_folders, frechet_distance,
-                                     generator_features, image_features, inception_score, quantize,
+                                     frechet_distance_from_features, generator_features, image_features, inception_score, quantize,
                                      real_statistics)
 from gan_lab.metrics.stability import (find_spikes, loss_volatility, near_zero_share, rolling_std,
                                        samples_near, stability_summary)
@@ -24,7 +24,6 @@ from gan_lab.metrics.weights import ensure_inception_weights
 __all__ = [
     "METRICS", "ClassifierFDTracker", "InceptionFeatures", "cache_dir", "classifier_frechet_distance", "ensure_inception_weights",
     "evaluate", "feature_statistics", "fid_folders", "find_spikes", "format_score", "frechet_distance",
-    "generator_features", "image_features", "inception_score", "loss_volatility", "near_zero_share",
-    "quantize", "real_statistics", "rolling_std", "samples_near",
-    "stability_summary",
+    "frechet_distance_from_features", "generator_features", "image_features", "inception_score", "loss_volatility",
+    "near_zero_share", "quantize", "real_statistics", "rolling_std", "samples_near", "stability_summary",
 ]
