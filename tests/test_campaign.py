@@ -146,6 +146,7 @@ def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path, monkeypatch):
     ({"steps": {"dcgan": 100}}, "say how many steps vanilla trains"),
     ({"batch_size": "64"}, "batch_size = \"64\" is not valid"),
     ({"fid_n": 1}, "fid_n = 1 is not valid"),
+    ({"width": 0}, "width = 0 is not valid; give a whole number >= 1"),
     ({"sizes": 64}, "sizes = 64 is not valid"),
     ({"famillies": ["dcgan"]}, "unknown key 'famillies'"),
 ])
@@ -193,3 +194,16 @@ def test_the_stand_in_flags_take_the_data_sets_own_size(tmp_path):
     plan = build_plan(args)
     assert plan.sizes == (28,) and plan.image_channels() == 1 and plan.families == ("dcgan", "dnfm")
     assert [s.name for s in plan.runs()] == ["dcgan-28px-seed0", "dnfm-28px-seed0"]
+
+
+def test_a_plan_width_sets_every_convolutional_nets_channels():
+    """width = 32 gives ngf = ndf = 32 (and nef = 32 where there is an encoder); the MLP GAN keeps its layers."""
+    plan = replace(campaign.standin_plan(), families=("vanilla", "dcgan", "vaegan", "dnfm"))
+    assert plan.width == 32
+    configs = {spec.family: plan.model_config(spec) for spec in plan.runs()}
+    assert (configs["dcgan"].ngf, configs["dcgan"].ndf) == (32, 32)
+    assert (configs["vaegan"].ngf, configs["vaegan"].ndf, configs["vaegan"].nef) == (32, 32, 32)
+    assert configs["dnfm"].nef == 32
+    assert configs["vanilla"] == replace(campaign.default_plan(), data="fashion-mnist").model_config(
+        campaign.RunSpec("vanilla", 28, 0, 1))
+    assert replace(plan, width=None).model_config(campaign.RunSpec("dcgan", 28, 0, 1)).ngf != 32
