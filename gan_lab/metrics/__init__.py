@@ -13,8 +13,8 @@ Importing this package is light: pytorch-fid and scipy are imported when first u
 from gan_lab.metrics.classifier import ClassifierFDTracker, classifier_frechet_distance
 from gan_lab.metrics.evaluate import METRICS, evaluate, format_score
 from gan_lab.metrics.frechet import (InceptionFeatures, feature_statistics, fid_folders, frechet_distance,
-                                     frechet_distance_from_features, generator_features, image_features, inception_score, quantize,
-                                     real_statistics)
+                                     frechet_distance_from_features, generator_features, image_features,
+                                     inception_score, quantize, real_statistics)
 from gan_lab.metrics.stability import (find_spikes, loss_volatility, near_zero_share, rolling_std,
                                        samples_near, stability_summary)
 from gan_lab.metrics.store import cache_dir

@@ -68,8 +68,8 @@ def evaluate(model, metrics=("fid",), n: int = 1000, data: str | None = None, n_
                                                       batch_size, cache=cache, progress=progress)
             protocol.update(gen_protocol, **context)
             notes = []
-            score = {"metric": "fid", "label": "FID", "value": frechet_distance_from_features(fake, mu_r, sigma_r, notes),
-                     "protocol": protocol}
+            value = frechet_distance_from_features(fake, mu_r, sigma_r, notes)
+            score = {"metric": "fid", "label": "FID", "value": value, "protocol": protocol}
             rank = rank_note(n, protocol["n_real"], int(mu_r.shape[0]))
             protocol["rank_deficient"] = rank is not None
             if rank or notes:

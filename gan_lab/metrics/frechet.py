@@ -177,7 +177,7 @@ def frechet_distance_from_features(features, mu2, sigma2, notes: list[str] | Non
     :math:`\Sigma_1 = Y^\top Y/(n-1)`, and the non-zero eigenvalues of :math:`\Sigma_1\Sigma_2` are
     those of the symmetric :math:`n \times n` matrix :math:`Y\Sigma_2Y^\top/(n-1)`, so one small
     eigenvalue problem replaces two of size :math:`d`. It agrees with the ``d``-dimensional route to
-    rounding error (``tests/test_metrics.py``). With more samples, or ``method="pytorch-fid"``, it is
+    rounding error (``tests/test_frechet_compat.py``). With more samples, or ``method="pytorch-fid"``, it is
     :func:`frechet_distance` of :func:`feature_statistics`.
     """
     features = np.asarray(features, dtype=np.float64)
@@ -187,9 +187,7 @@ def frechet_distance_from_features(features, mu2, sigma2, notes: list[str] | Non
     if method != "eigh" or n > d:
         return frechet_distance(*feature_statistics(features), mu2, sigma2, notes, method)
     mu1 = features.mean(axis=0)
-    _, _, mu2, sigma2 = _checked_statistics(mu1, None, mu2, sigma2)
-    if not np.isfinite(features).all():
-        raise GanLabError(_NOT_FINITE)
+    _, _, mu2, sigma2 = _checked_statistics(mu1, None, mu2, sigma2)      # a NaN or inf feature shows in mu1
     centred = features - mu1
     sigma2 = (sigma2 + sigma2.T) / 2
     inner = centred @ sigma2 @ centred.T / (n - 1)
