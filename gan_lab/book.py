@@ -155,11 +155,11 @@ def study_run(family: str, seed: int = 0, *, name: str | None = None, device=Non
     fast = fast_mode()
     config_cls = get_family(family).Config
     fields = {f.name for f in dataclass_fields(config_cls)}
-    widths = {} if fast else {k: 32 for k in ("ngf", "ndf", "nef") if k in fields}
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise GanLabError(f"{family} has no config field {', '.join(unknown)}; its fields are: {', '.join(sorted(fields))}")
-    config = make_config(family, "tiny" if fast else None, image_size=28, channels=1, **widths, **overrides)
+    config = make_config(family, "tiny" if fast else None, width=None if fast else 32, image_size=28, channels=1,
+                         **overrides)
     steps = STUDY_STEPS_FAST if fast else STUDY_STEPS
     keep = STUDY_KEEP_EVERY_FAST if fast else STUDY_KEEP_EVERY
     device = pick_device("auto" if device is None else device)

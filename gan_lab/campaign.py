@@ -216,12 +216,8 @@ class Plan:
 
     def model_config(self, spec: "RunSpec"):
         try:
-            widths = {}
-            if self.width is not None:
-                names = {f.name for f in fields(get_family(spec.family).Config)}
-                widths = {k: self.width for k in ("ngf", "ndf", "nef") if k in names}
-            return make_config(spec.family, self.preset, image_size=spec.image_size, channels=self.image_channels(),
-                               **widths)
+            return make_config(spec.family, self.preset, width=self.width, image_size=spec.image_size,
+                               channels=self.image_channels())
         except (ValueError, TypeError) as exc:
             raise GanLabError(f"{spec.name}: {exc}") from None
 

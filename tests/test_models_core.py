@@ -232,6 +232,13 @@ def test_presets_are_listed_and_applied():
     assert make_config("vanilla", "tiny") == vanilla.Config.tiny()
 
 
+def test_width_sets_every_convolutional_width_over_the_preset_and_under_overrides():
+    c = make_config("vaegan", "tiny", width=24)
+    assert (c.ngf, c.ndf, c.nef) == (24, 24, 24)
+    assert make_config("dcgan", "tiny", width=24, ndf=12).ndf == 12            # an explicit field wins
+    assert make_config("vanilla", width=24) == make_config("vanilla")          # the MLP GAN has no widths
+
+
 def test_unknown_preset_lists_the_family_presets():
     with pytest.raises(GanLabError, match="dcgan has no preset 'huge'; choose one of: classic64, fashion_mnist, tiny"):
         make_config("dcgan", "huge")

@@ -47,6 +47,7 @@ written this way through the loop.
 """
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from types import ModuleType
 
 from gan_lab.models import dcgan, dnfm, improved, singan, vaegan, vanilla, wgan_gp
@@ -87,15 +88,22 @@ def presets(family_name: str) -> list[str]:
     return sorted(get_family(family_name).Config.PRESETS)
 
 
-def make_config(family_name: str, preset: str | None = None, **overrides) -> BaseConfig:
+def make_config(family_name: str, preset: str | None = None, *, width: int | None = None, **overrides) -> BaseConfig:
     """The Config of family ``family_name``: its defaults, the name's own fields
-    (:data:`FAMILY_DEFAULTS`), preset ``preset`` (a key of ``Config.PRESETS``), then ``overrides``.
+    (:data:`FAMILY_DEFAULTS`), preset ``preset`` (a key of ``Config.PRESETS``), ``width``, then ``overrides``.
 
+    ``width`` sets the base number of channels of every convolutional net the family has (``ngf``,
+    ``ndf``, and ``nef`` where there is an encoder); a family without them (the MLP GAN) ignores it.
     Raises GanLabError for an unknown family or preset (listing the known ones); a bad field
     value raises the Config's ValueError.
     """
     config_cls = get_family(family_name).Config
     if preset is not None and preset not in config_cls.PRESETS:
         raise GanLabError(f"{family_name} has no preset {preset!r}; choose one of: {', '.join(presets(family_name))}")
-    values = {**FAMILY_DEFAULTS.get(family_name, {}), **(config_cls.PRESETS[preset] if preset else {}), **overrides}
+    widths = {}
+    if width is not None:
+        names = {f.name for f in dataclass_fields(config_cls)}
+        widths = {k: width for k in ("ngf", "ndf", "nef") if k in names}
+    values = {**FAMILY_DEFAULTS.get(family_name, {}), **(config_cls.PRESETS[preset] if preset else {}), **widths,
+              **overrides}
     return config_cls(**values)
